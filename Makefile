@@ -1,0 +1,35 @@
+# Daily commands. Every target installs what it needs first (a virtual environment in $(VENV)).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= quick
+DATA_ROOT ?=
+REPORT_ARGS := --profile $(PROFILE) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
+NOTEBOOKS := notebooks/train.ipynb notebooks/results.ipynb
+
+.PHONY: install report test lint clean
+
+install: $(VENV)/.installed
+
+# torch/torchvision come from PyPI as CUDA builds (about 5 GB, they run on the CPU as well).
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+report: install
+	$(PY) -m mixlib report $(REPORT_ARGS)
+
+# unit tests, the report smoke build, then every template notebook with its default parameters
+# (train.ipynb first: results.ipynb reads the run it makes)
+test: install
+	$(PY) -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-current-env -p no:cacheprovider
+
+lint: install
+	$(VENV)/bin/ruff check mixlib tests
+	$(VENV)/bin/ruff format --check mixlib tests
+
+clean:
+	rm -rf _build book/generated runs .cache

@@ -1,0 +1,3 @@
+from mixlib.cli import main
+
+raise SystemExit(main())

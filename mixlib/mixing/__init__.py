@@ -1,0 +1,99 @@
+"""Mixed-sample data augmentation methods, chosen by name from `MIXING`.
+
+Every method is a `BatchTransform`: called on a batch (inputs, integer targets) it returns a
+`MixedBatch`. Factories take the method's hyperparameters as keyword arguments.
+
+Each method lives in its own module around the shared `base` (pairing, Beta draws, application
+probability, boxes, mask blending); its class docstring lists the hyperparameters, defaults and the
+source of each default. The classes are the factories: `create_batch_transform("cutmix", alpha=1.0)`
+is `CutMix(alpha=1.0)`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+from torch import Tensor, nn
+
+from mixlib.losses import MixedBatch
+from mixlib.mixing.attentive_cutmix import AttentiveCutMix
+from mixlib.mixing.base import MaskMixing, MixingMethod
+from mixlib.mixing.cutmix import CutMix
+from mixlib.mixing.erasing import Cutout, RandomErasing
+from mixlib.mixing.fmix import FMix
+from mixlib.mixing.hmix_gmix import GMix, HMix
+from mixlib.mixing.mixup import MixUp
+from mixlib.mixing.puzzlemix import PuzzleMix
+from mixlib.mixing.resizemix import ResizeMix
+from mixlib.mixing.saliencymix import SaliencyMix
+from mixlib.mixing.smoothmix import SmoothMix
+from mixlib.registry import Registry
+
+
+class BatchTransform(Protocol):
+    def __call__(
+        self,
+        inputs: Tensor,
+        targets: Tensor,
+        generator: torch.Generator | None = None,
+        model: nn.Module | None = None,
+    ) -> MixedBatch: ...
+
+
+MIXING: Registry = Registry("method")
+
+
+@MIXING.register("none")
+def no_mixing() -> BatchTransform:
+    """Plain training: every sample keeps its own label (the baseline)."""
+
+    def transform(inputs, targets, generator=None, model=None):
+        return MixedBatch.unmixed(inputs, targets)
+
+    return transform
+
+
+def create_batch_transform(method: str, **params) -> BatchTransform:
+    return MIXING.get(method, "method")(**params)
+
+
+METHODS: tuple[type[MixingMethod], ...] = (
+    MixUp,
+    CutMix,
+    FMix,
+    ResizeMix,
+    SmoothMix,
+    HMix,
+    GMix,
+    Cutout,
+    RandomErasing,
+    SaliencyMix,
+    AttentiveCutMix,
+    PuzzleMix,
+)
+for _method in METHODS:
+    MIXING.register(_method.name)(_method)
+
+__all__ = [
+    "MIXING",
+    "METHODS",
+    "AttentiveCutMix",
+    "BatchTransform",
+    "CutMix",
+    "Cutout",
+    "FMix",
+    "GMix",
+    "HMix",
+    "MaskMixing",
+    "MixUp",
+    "MixingMethod",
+    "PuzzleMix",
+    "RandomErasing",
+    "ResizeMix",
+    "SaliencyMix",
+    "SmoothMix",
+    "create_batch_transform",
+    "no_mixing",
+]
+from mixlib.proxy import method as _proxy_method  # noqa: E402, F401  registers "proxy"; needs MIXING

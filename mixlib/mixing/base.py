@@ -1,0 +1,343 @@
+"""Shared machinery of the mixing methods: validation, random draws, pairing, boxes and blending.
+
+Every method is a `MixingMethod`: its `__call__` checks the batch, decides with probability `p`
+whether this batch is mixed at all, and otherwise hands over to the method's `apply`. Methods that
+blend each sample with a partner under a per-pixel weight subclass `MaskMixing` and only say how the
+mask is drawn; `blend_with_partner` then does the one memory-bound pass. Partners are a random roll of
+the batch (`random_shift`).
+
+Randomness: every draw comes from the `torch.Generator` passed in (drawn on the generator's device,
+then moved to the batch's device), so a seeded generator reproduces a batch exactly on CPU and CUDA.
+Beta variates come from NumPy seeded by one draw of that generator, because torch's Beta
+distribution cannot take a generator (Beta(1, 1) is drawn as the uniform it is).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from mixlib.losses import MixedBatch
+
+# -- validation ----------------------------------------------------------------------------------
+
+
+def check_range(
+    name: str, value: float, low: float, high: float, low_open: bool = False, high_open: bool = False
+) -> float:
+    """`value` as a float, or a ValueError naming the parameter and the allowed interval."""
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or math.isnan(value)
+        or too_low
+        or too_high
+    ):
+        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
+    return float(value)
+
+
+def check_positive(name: str, value: float) -> float:
+    return check_range(name, value, 0.0, math.inf, low_open=True, high_open=True)
+
+
+def check_probability(name: str, value: float) -> float:
+    return check_range(name, value, 0.0, 1.0)
+
+
+def check_int(name: str, value: int, low: int, high: int | None = None) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    return value
+
+
+def check_interval(name: str, value: tuple[float, float], low: float, high: float) -> tuple[float, float]:
+    """A (min, max) pair inside [low, high] with min <= max."""
+    if len(value) != 2 or not low <= value[0] <= value[1] <= high:
+        raise ValueError(
+            f"{name} must be a pair (min, max) with {low} <= min <= max <= {high}, got {value!r}"
+        )
+    return float(value[0]), float(value[1])
+
+
+def check_batch(inputs: Tensor, targets: Tensor) -> None:
+    if not isinstance(inputs, Tensor) or inputs.dim() != 4 or not inputs.is_floating_point():
+        shape = tuple(inputs.shape) if isinstance(inputs, Tensor) else type(inputs).__name__
+        raise ValueError(f"inputs must be a floating-point tensor of shape (B, C, H, W), got {shape}")
+    if not isinstance(targets, Tensor) or targets.shape != inputs.shape[:1] or targets.is_floating_point():
+        shape = tuple(targets.shape) if isinstance(targets, Tensor) else type(targets).__name__
+        raise ValueError(f"targets must be an integer tensor of shape ({len(inputs)},), got {shape}")
+
+
+def require_model(model: nn.Module | None, method: str) -> nn.Module:
+    if model is None:
+        raise ValueError(f"model is required by {method}: pass the model being trained as model=")
+    return model
+
+
+# -- random draws ------------------------------------------------------------------------------
+
+
+def draw_device(generator: torch.Generator | None) -> torch.device:
+    """Where draws land: the generator's device (geometry is computed there, then moved to the batch)."""
+    return generator.device if generator is not None else torch.device("cpu")
+
+
+def uniform(count: int, generator: torch.Generator | None, low: float = 0.0, high: float = 1.0) -> Tensor:
+    """`count` float32 draws from U(low, high), on the generator's device."""
+    draws = torch.rand(count, generator=generator, device=draw_device(generator))
+    return draws * (high - low) + low
+
+
+def integers(high: Tensor | int, count: int, generator: torch.Generator | None) -> Tensor:
+    """`count` int64 draws uniform over 0..high-1; `high` is an int or a (count,) tensor of bounds."""
+    high = torch.as_tensor(high, device=draw_device(generator))
+    return (uniform(count, generator) * high).long().minimum(high - 1)
+
+
+def beta(alpha: float, count: int, generator: torch.Generator | None) -> Tensor:
+    """`count` float32 draws from the symmetric Beta(alpha, alpha), reproducible from the generator.
+
+    Beta(1, 1), every method's default, is U(0, 1) and is drawn directly: seeding a NumPy generator
+    costs more than the rest of a CutMix mask.
+    """
+    if alpha == 1.0:
+        return uniform(count, generator)
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=draw_device(generator)))
+    draws = np.random.default_rng(seed).beta(alpha, alpha, size=count)
+    return torch.from_numpy(draws).float().to(draw_device(generator))
+
+
+def random_shift(batch_size: int, generator: torch.Generator | None) -> int:
+    """A random roll 1..B-1: sample i is paired with sample (i + shift) mod B (0 for a batch of one).
+
+    Any batch size works, and no sample is paired with itself (the reference code's random
+    permutation leaves about one sample per batch unmixed; timm's flip needs an even batch). With
+    the loader's shuffled batches every pair is equally likely. A roll also lets `blend_with_partner`
+    read the partners as two slices of the batch instead of gathering a permuted copy.
+    """
+    return 1 + int(integers(batch_size - 1, 1, generator)) if batch_size > 1 else 0
+
+
+def partner_index(batch_size: int, shift: int, device: torch.device) -> Tensor:
+    """(B,) index of each sample's partner under a roll by `shift`."""
+    return (torch.arange(batch_size, device=device) + shift) % batch_size
+
+
+def check_flag(name: str, value: bool) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def draw_count(batch_size: int, per_sample: bool) -> int:
+    """How many independent draws a method makes: one per sample, or one shared by the batch."""
+    return batch_size if per_sample else 1
+
+
+def to_batch(draws: Tensor, batch_size: int) -> Tensor:
+    """A (B, ...) tensor from one draw per sample, or from one draw shared by the batch."""
+    return draws.expand(batch_size, *draws.shape[1:]).contiguous() if len(draws) == 1 else draws
+
+
+# -- boxes and masks ---------------------------------------------------------------------------
+
+
+@dataclass
+class Boxes:
+    """Per-sample boxes, rows [top, bottom) and columns [left, right), int64 tensors of shape (B,)."""
+
+    top: Tensor
+    bottom: Tensor
+    left: Tensor
+    right: Tensor
+
+    def to(self, device: torch.device) -> Boxes:
+        return Boxes(self.top.to(device), self.bottom.to(device), self.left.to(device), self.right.to(device))
+
+    def area(self) -> Tensor:
+        return (self.bottom - self.top) * (self.right - self.left)
+
+    def _outside_spans(self, height: int, width: int) -> tuple[Tensor, Tensor]:
+        """(B, H) rows and (B, W) columns outside each box, by broadcast comparisons with an arange."""
+        rows = torch.arange(height, device=self.top.device)
+        cols = torch.arange(width, device=self.top.device)
+        out_rows = (rows < self.top[:, None]) | (rows >= self.bottom[:, None])
+        out_cols = (cols < self.left[:, None]) | (cols >= self.right[:, None])
+        return out_rows, out_cols
+
+    def inside(self, height: int, width: int) -> Tensor:
+        """Boolean (B, 1, H, W) mask of the pixels inside each box."""
+        out_rows, out_cols = self._outside_spans(height, width)
+        return ~(out_rows[:, :, None] | out_cols[:, None, :]).unsqueeze(1)
+
+    def outside(self, height: int, width: int) -> Tensor:
+        """Float (B, 1, H, W) mask, 1 outside each box and 0 inside: CutMix's own-image weight.
+
+        A pixel is outside when its row or its column is, so the mask is one broadcast maximum of two
+        small vectors: several times faster than building, negating and converting a boolean mask.
+        """
+        out_rows, out_cols = (span.float() for span in self._outside_spans(height, width))
+        return torch.maximum(out_rows[:, :, None], out_cols[:, None, :]).unsqueeze(1)
+
+
+def centred_boxes(
+    centre_y: Tensor, centre_x: Tensor, cut_h: Tensor, cut_w: Tensor, height: int, width: int
+) -> Boxes:
+    """clovaai/CutMix-PyTorch `rand_bbox`: half-sides cut // 2 around the centre, clipped to the image."""
+    return Boxes(
+        top=(centre_y - cut_h // 2).clamp(0, height),
+        bottom=(centre_y + cut_h // 2).clamp(0, height),
+        left=(centre_x - cut_w // 2).clamp(0, width),
+        right=(centre_x + cut_w // 2).clamp(0, width),
+    )
+
+
+def uniform_centres(
+    height: int, width: int, count: int, batch_size: int, generator: torch.Generator | None
+) -> tuple[Tensor, Tensor]:
+    """(B,) row and column of box centres, uniform over the pixels; `count` distinct draws (B or 1)."""
+    centre_y = to_batch(integers(height, count, generator), batch_size)
+    centre_x = to_batch(integers(width, count, generator), batch_size)
+    return centre_y, centre_x
+
+
+def box_sides(scale: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
+    """Integer box sides `int(side * scale)` (the reference code's truncation)."""
+    return (scale * height).long(), (scale * width).long()
+
+
+def gaussian_blobs(
+    centre_y: Tensor, centre_x: Tensor, denominator: Tensor, height: int, width: int
+) -> Tensor:
+    """(B, 1, H, W) masks exp(-||p - c||^2 / denominator), built as an outer product of two 1-D Gaussians."""
+    rows = torch.arange(height, device=centre_y.device)[None, :] - centre_y[:, None]
+    cols = torch.arange(width, device=centre_x.device)[None, :] - centre_x[:, None]
+    along_rows = torch.exp(-(rows.float() ** 2) / denominator[:, None])
+    along_cols = torch.exp(-(cols.float() ** 2) / denominator[:, None])
+    return (along_rows[:, :, None] * along_cols[:, None, :]).unsqueeze(1)
+
+
+def mask_mean(mask: Tensor) -> Tensor:
+    """Per-sample mean of a (B, 1, H, W) mask, float32 (B,): the own label's weight `lam`."""
+    return mask.float().mean(dim=(1, 2, 3))
+
+
+def blend_with_partner(inputs: Tensor, shift: int, weight: Tensor) -> Tensor:
+    """`weight * inputs + (1 - weight) * partner` with partner i = inputs[(i + shift) mod B].
+
+    `weight` broadcasts against the batch: (B, 1, 1, 1) for MixUp, a (B, 1, H, W) mask otherwise.
+    The partners of the first B - shift samples are the batch's last B - shift samples and vice versa,
+    so two `torch.lerp` calls on slices write the result in one pass, the memory traffic of a single
+    lerp, with no permuted copy. lerp with weight 0 or 1 returns either end exactly, so hard masks copy
+    pixels unchanged. `out=` is not differentiable, so when a gradient is needed the rolled batch is
+    materialised instead.
+    """
+    weight = weight.to(inputs.dtype).expand(len(inputs), *weight.shape[1:])
+    if torch.is_grad_enabled() and (inputs.requires_grad or weight.requires_grad):
+        return torch.lerp(inputs.roll(-shift, 0), inputs, weight)
+    mixed = torch.empty_like(inputs)
+    split = len(inputs) - shift
+    torch.lerp(inputs[shift:], inputs[:split], weight[:split], out=mixed[:split])
+    torch.lerp(inputs[:shift], inputs[split:], weight[split:], out=mixed[split:])
+    return mixed
+
+
+@contextmanager
+def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run an extra pass in eval mode (no BatchNorm statistic updates), then restore every module's mode."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+# -- the method interface ----------------------------------------------------------------------
+
+
+class MixingMethod(ABC):
+    """A `BatchTransform` applied to a whole batch with probability `p`.
+
+    Subclasses implement `apply`, which always mixes. Methods with random draws take `per_sample`:
+    True draws lambda and geometry independently for each sample (the vector lambda of the seed run
+    report); False draws once per batch, as the original MixUp, CutMix, FMix and ResizeMix code does.
+    """
+
+    name: str = ""
+
+    def __init__(self, p: float = 1.0) -> None:
+        self.p = check_probability("p", p)
+
+    def __call__(
+        self,
+        inputs: Tensor,
+        targets: Tensor,
+        generator: torch.Generator | None = None,
+        model: nn.Module | None = None,
+    ) -> MixedBatch:
+        check_batch(inputs, targets)
+        # The draw happens even for p = 1, so the generator's stream does not depend on p.
+        if float(uniform(1, generator)) >= self.p:
+            return MixedBatch.unmixed(inputs, targets)
+        return self.apply(inputs, targets, generator, model)
+
+    @abstractmethod
+    def apply(
+        self, inputs: Tensor, targets: Tensor, generator: torch.Generator | None, model: nn.Module | None
+    ) -> MixedBatch:
+        """Mix the batch unconditionally."""
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{key}={value!r}" for key, value in vars(self).items())
+        return f"{type(self).__name__}({params})"
+
+
+class MaskMixing(MixingMethod):
+    """A method that pastes or blends a partner under a per-pixel own-image weight mask.
+
+    `sample_mask` returns the (B, 1, H, W) weight of each sample's own image (bool or float in
+    [0, 1]); lam is that mask's mean, so the label weights always match the pixels.
+    """
+
+    def apply(self, inputs, targets, generator, model):
+        shift = random_shift(len(inputs), generator)
+        partner = partner_index(len(inputs), shift, inputs.device)
+        mask = self.sample_mask(inputs, targets, partner, generator, model).float()
+        return MixedBatch(
+            inputs=blend_with_partner(inputs, shift, mask),
+            targets_a=targets,
+            targets_b=targets[partner],
+            lam=mask_mean(mask),
+            mask=mask,
+            partner=partner,
+        )
+
+    @abstractmethod
+    def sample_mask(
+        self,
+        inputs: Tensor,
+        targets: Tensor,
+        partner: Tensor,
+        generator: torch.Generator | None,
+        model: nn.Module | None,
+    ) -> Tensor:
+        """The own-image weight, shape (B, 1, H, W), on the batch's device."""

@@ -1,0 +1,263 @@
+"""`python -m mixlib bench mixing`: the speed of every mixing method, measured side by side.
+
+1. Milliseconds per batch of each method (forced on, p = 1) on one batch, against `timm.data.Mixup`
+   (mixup mode and cutmix mode) and `torchvision.transforms.v2` MixUp/CutMix, and a plain
+   `torch.lerp` of two whole batches, the memory-bandwidth floor of any method that writes a new
+   batch. All candidates are timed round-robin (one call each per round), so load changes hit them
+   alike; figures are medians. The model-based methods (a forward, or forward and backward, pass of
+   the model) get fewer rounds (`--model-repeats`).
+2. The overhead of each method on a whole `mixlib.training.training_step` of resnet10t, relative to
+   the step without mixing, steps interleaved the same way.
+
+timm's Mixup mixes in place, so it works on its own copy of the batch; the library figures include
+building their one-hot targets, ours the label indices and the per-sample lam.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import timm
+import torch
+import torchvision
+from timm.data import Mixup
+from torchvision.transforms import v2
+
+from mixlib.mixing import MIXING, create_batch_transform
+from mixlib.models import create_model
+from mixlib.training import training_step
+
+NUM_CLASSES = 10
+FLOOR = "torch.lerp (floor)"
+LIBRARY_EQUIVALENTS = {
+    "mixup": ("timm Mixup (mixup)", "torchvision v2 MixUp"),
+    "cutmix": ("timm Mixup (cutmix)", "torchvision v2 CutMix"),
+}
+MODEL_BASED = ("attentive_cutmix", "puzzlemix")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch-size", type=int, default=128, help="images per transformed batch")
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=15, help="timed rounds of the transforms")
+    parser.add_argument(
+        "--model-repeats", type=int, default=3, help="timed rounds of the model-based methods"
+    )
+    parser.add_argument("--step-batch-size", type=int, default=32, help="images per training step")
+    parser.add_argument("--step-repeats", type=int, default=3, help="timed training steps per method")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda"],
+        help="auto: the CPU, and CUDA too when present",
+    )
+    parser.add_argument("--methods", default="all", help="comma-separated method names, or all")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def benchmark(args: argparse.Namespace) -> dict:
+    methods = _methods(args.methods)
+    for name, value in (("--batch-size", args.batch_size), ("--image-size", args.image_size)):
+        if value < 2:
+            raise ValueError(f"{name} must be at least 2, got {value}")
+    devices = _devices(args.device)
+    results = {}
+    for device in devices:
+        torch.manual_seed(args.seed)
+        results[device] = {
+            "transforms": _time_transforms(methods, torch.device(device), args),
+            "training_steps": _time_training_steps(methods, torch.device(device), args),
+        }
+    return {"machine": _machine(devices), "config": _config(args, methods), "results": results}
+
+
+def _devices(choice: str) -> list[str]:
+    if choice == "auto":
+        return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda requested but no CUDA device is available; use auto or cpu")
+    return [choice]
+
+
+def _methods(spec: str) -> list[str]:
+    if spec == "all":
+        return [name for name in MIXING.names() if name != "none"]
+    names = [name.strip() for name in spec.split(",") if name.strip()]
+    for name in names:
+        MIXING.get(name, "--methods entry")
+    return names
+
+
+def _batch(
+    batch_size: int, args: argparse.Namespace, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(args.seed)
+    inputs = torch.randn(batch_size, 3, args.image_size, args.image_size, generator=generator)
+    targets = torch.randint(0, NUM_CLASSES, (batch_size,), generator=generator)
+    return inputs.to(device), targets.to(device)
+
+
+def _time_transforms(methods: list[str], device: torch.device, args: argparse.Namespace) -> list[dict]:
+    inputs, targets = _batch(args.batch_size, args, device)
+    other = inputs.flip(0).contiguous()
+    model = create_model(num_classes=NUM_CLASSES, input_size=args.image_size).to(device).train()
+    candidates: dict[str, Callable[[], object]] = {FLOOR: lambda: torch.lerp(inputs, other, 0.5)}
+    candidates.update(_library_candidates(inputs, targets))
+    for name in methods:
+        transform = create_batch_transform(name, p=1.0)
+        generator = torch.Generator().manual_seed(args.seed)
+        candidates[name] = lambda t=transform, g=generator: t(inputs, targets, g, model)
+    rounds = {name: args.model_repeats for name in MODEL_BASED}
+    times = _round_robin(candidates, args.repeats, rounds, device)
+    floor = statistics.median(times[FLOOR])
+    rows = []
+    for name, samples in times.items():
+        median = statistics.median(samples)
+        row = {"method": name, "ms": median * 1e3, "vs_lerp": median / floor, "samples_ms": _ms(samples)}
+        for library in LIBRARY_EQUIVALENTS.get(name, ()):
+            if library in times:
+                row[f"vs {library}"] = median / statistics.median(times[library])
+        rows.append(row)
+    return rows
+
+
+def _library_candidates(inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, Callable[[], object]]:
+    candidates: dict[str, Callable[[], object]] = {}
+    if len(inputs) % 2 == 0:  # timm's Mixup needs an even batch
+        work = inputs.clone()  # timm mixes in place; mixing an already mixed batch costs the same
+        for label, mixup_alpha, cutmix_alpha in (("mixup", 1.0, 0.0), ("cutmix", 0.0, 1.0)):
+            mix = Mixup(
+                mixup_alpha=mixup_alpha,
+                cutmix_alpha=cutmix_alpha,
+                prob=1.0,
+                label_smoothing=0.0,
+                num_classes=NUM_CLASSES,
+            )
+            candidates[f"timm Mixup ({label})"] = lambda m=mix: m(work, targets)
+    tv_mixup, tv_cutmix = (
+        v2.MixUp(alpha=1.0, num_classes=NUM_CLASSES),
+        v2.CutMix(alpha=1.0, num_classes=NUM_CLASSES),
+    )
+    candidates["torchvision v2 MixUp"] = lambda: tv_mixup(inputs, targets)
+    candidates["torchvision v2 CutMix"] = lambda: tv_cutmix(inputs, targets)
+    return candidates
+
+
+def _time_training_steps(methods: list[str], device: torch.device, args: argparse.Namespace) -> list[dict]:
+    inputs, targets = _batch(args.step_batch_size, args, device)
+    model = create_model(num_classes=NUM_CLASSES, input_size=args.image_size).to(device).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    candidates: dict[str, Callable[[], object]] = {}
+    for name in ["none", *methods]:
+        transform = create_batch_transform(name) if name == "none" else create_batch_transform(name, p=1.0)
+        generator = torch.Generator().manual_seed(args.seed)
+        candidates[name] = lambda t=transform, g=generator: training_step(
+            model, optimizer, inputs, targets, t, generator=g
+        )
+    times = _round_robin(candidates, args.step_repeats, {}, device, warmup=1)
+    baseline = statistics.median(times["none"])
+    return [
+        {
+            "method": name,
+            "ms": statistics.median(samples) * 1e3,
+            "vs_baseline": statistics.median(samples) / baseline,
+            "samples_ms": _ms(samples),
+        }
+        for name, samples in times.items()
+    ]
+
+
+def _round_robin(
+    candidates: dict[str, Callable[[], object]],
+    repeats: int,
+    limited: dict[str, int],
+    device: torch.device,
+    warmup: int = 2,
+) -> dict[str, list[float]]:
+    """Seconds per call: every round calls each candidate once, so drift hits all of them alike."""
+    for work in candidates.values():
+        for _ in range(warmup):
+            work()
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(repeats):
+        for name, work in candidates.items():
+            if len(times[name]) < limited.get(name, repeats):
+                times[name].append(_seconds(work, device))
+    return times
+
+
+def _seconds(work: Callable[[], object], device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    work()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def _ms(samples: list[float]) -> list[float]:
+    return [round(sample * 1e3, 4) for sample in samples]
+
+
+def _machine(devices: list[str]) -> dict:
+    return {
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "timm": timm.__version__,
+        "python": platform.python_version(),
+        "cpu": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "devices": devices,
+        "cuda_device": torch.cuda.get_device_name() if "cuda" in devices else None,
+    }
+
+
+def _config(args: argparse.Namespace, methods: list[str]) -> dict:
+    return {
+        "batch": [args.batch_size, 3, args.image_size, args.image_size],
+        "dtype": "float32",
+        "repeats": args.repeats,
+        "model_repeats": args.model_repeats,
+        "step_batch_size": args.step_batch_size,
+        "step_repeats": args.step_repeats,
+        "step_model": "resnet10t",
+        "methods": methods,
+        "seed": args.seed,
+    }
+
+
+def format_table(result: dict) -> str:
+    machine, config = result["machine"], result["config"]
+    batch = "x".join(str(side) for side in config["batch"])
+    lines = [
+        f"torch {machine['torch']}, torchvision {machine['torchvision']}, timm {machine['timm']}, "
+        f"{machine['threads']} threads" + (f", {machine['cuda_device']}" if machine["cuda_device"] else ""),
+    ]
+    for device, tables in result["results"].items():
+        lines += [
+            "",
+            f"[{device}] transform of one {batch} float32 batch: median ms of {config['repeats']} "
+            f"interleaved rounds ({config['model_repeats']} for model-based methods)",
+            f"{'method':<24} {'ms':>9} {'x lerp':>8} {'x timm':>8} {'x torchvision':>14}",
+        ]
+        for row in tables["transforms"]:
+            libraries = LIBRARY_EQUIVALENTS.get(row["method"], ())
+            ratios = [row.get(f"vs {library}") for library in libraries] or [None, None]
+            cells = [f"{ratio:.2f}x" if ratio is not None else "-" for ratio in ratios]
+            lines.append(
+                f"{row['method']:<24} {row['ms']:>9.2f} {row['vs_lerp']:>7.2f}x {cells[0]:>8} {cells[1]:>14}"
+            )
+        lines += [
+            "",
+            f"[{device}] training step of {config['step_model']}, batch {config['step_batch_size']}: "
+            f"median ms of {config['step_repeats']} interleaved steps",
+            f"{'method':<24} {'ms':>9} {'x no mixing':>12}",
+        ]
+        for row in tables["training_steps"]:
+            lines.append(f"{row['method']:<24} {row['ms']:>9.1f} {row['vs_baseline']:>11.2f}x")
+    return "\n".join(lines)

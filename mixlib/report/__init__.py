@@ -1,0 +1,1 @@
+"""Report-book helpers: code that renders generated pages of the Jupyter Book."""

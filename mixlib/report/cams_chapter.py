@@ -1,0 +1,428 @@
+"""Tables and figures of the CAM chapter (`notebooks/cams.ipynb`): localisation scores of every
+configuration over seeds, and a gallery of CAM methods x configurations on the same test images.
+
+Scores are read from the run folders' `metrics.json` (written by `mixlib.evaluation` after training),
+so nothing is re-evaluated here; only the gallery runs models, the first seed's of each configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from mixlib.cams import CAM_METHODS, IOU_THRESHOLDS, compute_cams
+from mixlib.data import denormalise
+from mixlib.evaluation import predict_classes
+from mixlib.report.chapter import draw_box, sample_indices
+from mixlib.report.summary import NOISE_STANDARD_ERRORS, verdict
+from mixlib.training import RunResult, build_eval_dataset, load_finished_run
+
+BOX_ACCURACY_COLUMNS = {f"box_acc_{delta:.1f}": f"{delta:.1f}" for delta in IOU_THRESHOLDS}
+# column -> (label in the book, scale applied for display); percentages are stored as 0-100 already
+SCORES: dict[str, tuple[str, float]] = {
+    "accuracy": ("accuracy %", 100.0),
+    "max_box_acc_v2": ("MaxBoxAccV2 %", 1.0),
+    **{column: (f"box acc. IoU {key} %", 1.0) for column, key in BOX_ACCURACY_COLUMNS.items()},
+    "top1_localisation": ("top-1 loc. %", 1.0),
+    "pointing_game": ("pointing game %", 1.0),
+    "pxap": ("PxAP", 1.0),
+    "part_share": ("CAM mass on part", 1.0),
+    "part_ratio": ("part ratio", 1.0),
+    "body_ratio": ("body ratio", 1.0),
+    "background_ratio": ("background ratio", 1.0),
+    "deletion_auc": ("deletion AUC ↓", 1.0),
+    "insertion_auc": ("insertion AUC ↑", 1.0),
+}
+BOX_TABLE = ("accuracy", "max_box_acc_v2", *BOX_ACCURACY_COLUMNS, "top1_localisation", "pointing_game")
+PART_TABLE = ("pxap", "part_share", "part_ratio", "body_ratio", "background_ratio")
+FAITHFULNESS_TABLE = ("deletion_auc", "insertion_auc")
+# scores whose difference to the baseline gets a noise verdict in the tables and the text
+COMPARED = {"max_box_acc_v2": "MaxBoxAccV2", "part_ratio": "part ratio"}
+
+
+# --------------------------------------------------------------------------- scores from run folders
+
+
+def collect_localisation(runs_dir: str | Path, configurations: Sequence[str]) -> pd.DataFrame:
+    """One row per finished run (configuration, seed): test accuracy and the scalar localisation scores.
+
+    Scores a run does not have (no boxes, or no masks for PxAP and part coverage) are NaN.
+    """
+    rows = []
+    for name in configurations:
+        for metrics_path in sorted((Path(runs_dir) / name).glob("seed*/metrics.json")):
+            metrics = json.loads(metrics_path.read_text())
+            config = json.loads((metrics_path.parent / "config.json").read_text())
+            rows.append(
+                {
+                    "configuration": name,
+                    "method": config["method"],
+                    "seed": metrics["seed"],
+                    "accuracy": metrics["accuracy"],
+                    **localisation_scalars(metrics.get("localisation", {})),
+                }
+            )
+    if not rows:
+        raise FileNotFoundError(f"no finished runs under {runs_dir} for {list(configurations)}")
+    return pd.DataFrame(rows, columns=["configuration", "method", "seed", "cam_method", *SCORES])
+
+
+def localisation_scalars(scores: Mapping) -> dict:
+    """The flat scalar view of one run's `localisation` dict (empty for data without boxes)."""
+    if not scores:
+        return {}
+    row = {key: scores[key] for key in SCORES if key in scores}
+    row["cam_method"] = scores.get("cam_method")
+    row.update({column: scores["box_accuracy"][key] for column, key in BOX_ACCURACY_COLUMNS.items()})
+    coverage = scores.get("part_coverage", {})
+    row.update(
+        {
+            key: coverage[key]
+            for key in ("part_share", "part_ratio", "body_ratio", "background_ratio")
+            if key in coverage
+        }
+    )
+    return row
+
+
+def has_localisation(runs: pd.DataFrame) -> bool:
+    return bool(runs["max_box_acc_v2"].notna().any())
+
+
+def has_part_coverage(runs: pd.DataFrame) -> bool:
+    return bool(runs["part_ratio"].notna().any())
+
+
+def summarise_localisation(runs: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
+    """Mean and sample std per configuration (in the given order) of every score, with a noise verdict
+    for each `COMPARED` score against `baseline` (the same rule as the results page: a difference
+    under two standard errors of the difference, or a single seed on either side, is not resolved)."""
+    grouped = runs.groupby("configuration", sort=False)
+    table = grouped[list(SCORES)].agg(["mean", "std"])
+    table.columns = [f"{score}_{stat}" for score, stat in table.columns]
+    table.insert(0, "seeds", grouped.size())
+    table.insert(0, "method", grouped["method"].first())
+    if baseline not in table.index:
+        return table
+    base = table.loc[baseline]
+    for score in COMPARED:
+        difference = table[f"{score}_mean"] - base[f"{score}_mean"]
+        error = np.sqrt(
+            table[f"{score}_std"] ** 2 / table["seeds"] + base[f"{score}_std"] ** 2 / base["seeds"]
+        )
+        table[f"{score}_diff"] = difference
+        table[f"{score}_verdict"] = [
+            "baseline"
+            if name == baseline
+            else ("no score" if np.isnan(diff) else verdict(diff, se, n, base["seeds"]))
+            for name, diff, se, n in zip(table.index, difference, error, table["seeds"], strict=True)
+        ]
+    return table
+
+
+def display_scores(summary: pd.DataFrame, scores: Sequence[str]) -> pd.DataFrame:
+    """'mean ± std' strings for the given scores (std left out for a single seed), plus the verdicts
+    of the compared scores among them; scores no configuration has are dropped."""
+    shown = pd.DataFrame(index=summary.index)
+    shown["seeds"] = summary["seeds"]
+    for score in scores:
+        mean, std = summary[f"{score}_mean"], summary[f"{score}_std"]
+        if mean.isna().all():
+            continue
+        label, scale = SCORES[score]
+        digits = 1 if scale * mean.abs().max() >= 10 else 3
+        shown[label] = [
+            "–"
+            if np.isnan(m)
+            else (
+                f"{m * scale:.{digits}f}"
+                if np.isnan(s)
+                else f"{m * scale:.{digits}f} ± {s * scale:.{digits}f}"
+            )
+            for m, s in zip(mean, std, strict=True)
+        ]
+        if f"{score}_verdict" in summary:
+            shown[f"Δ {COMPARED[score]} vs baseline"] = [
+                v if v in ("baseline", "no score") else f"{d:+.{digits}f} ({v})"
+                for d, v in zip(summary[f"{score}_diff"], summary[f"{score}_verdict"], strict=True)
+            ]
+    return shown
+
+
+def noise_statement(summary: pd.DataFrame, baseline: str = "baseline") -> str:
+    """A plain-language sentence per compared score: which configurations differ from the baseline
+    by more than the noise rule allows, and which do not."""
+    if baseline not in summary.index:
+        return (
+            f"There is no configuration named `{baseline}` among these runs, so differences between "
+            "configurations are not tested against noise; read the spreads in the table."
+        )
+    if summary["seeds"].min() < 2:
+        return (
+            "At least one configuration has a single seed, so no difference to the baseline can be told "
+            "apart from seed-to-seed noise for it (marked *single seed: not resolved*)."
+            + _resolved_sentences(summary)
+        )
+    return _resolved_sentences(summary).strip()
+
+
+def _resolved_sentences(summary: pd.DataFrame) -> str:
+    sentences = []
+    for score, label in COMPARED.items():
+        column = f"{score}_verdict"
+        if column not in summary or summary[f"{score}_mean"].isna().all():
+            continue
+        verdicts = summary[column]
+        better = list(verdicts.index[verdicts == "better"])
+        worse = list(verdicts.index[verdicts == "worse"])
+        if not better and not worse:
+            sentences.append(
+                f" {label}: no configuration differs from the baseline by more than "
+                f"{NOISE_STANDARD_ERRORS:g} standard errors; every difference in this column is within noise."
+            )
+            continue
+        parts = [
+            f"higher than the baseline: {', '.join(better)}" if better else "",
+            f"lower: {', '.join(worse)}" if worse else "",
+        ]
+        noisy = int((verdicts == "within noise").sum())
+        sentences.append(
+            f" {label}, resolved beyond {NOISE_STANDARD_ERRORS:g} standard errors — "
+            + "; ".join(p for p in parts if p)
+            + f". The other {noisy} comparison(s) are within noise."
+        )
+    return "".join(sentences)
+
+
+def plot_localisation(summary: pd.DataFrame) -> plt.Figure:
+    """MaxBoxAccV2 against test accuracy per configuration (error bars: one std over seeds) and, where
+    the data has part masks, the part ratio per configuration (1 = no preference for the part)."""
+    with_parts = summary["part_ratio_mean"].notna().any()
+    figure, axes = plt.subplots(
+        1, 2 if with_parts else 1, figsize=(12 if with_parts else 6.5, 4.4), squeeze=False
+    )
+    scatter = axes[0, 0]
+    colours = plt.cm.tab20(np.linspace(0, 1, max(len(summary), 2)))
+    for colour, (name, row) in zip(colours, summary.iterrows(), strict=False):
+        scatter.errorbar(
+            row["accuracy_mean"] * 100,
+            row["max_box_acc_v2_mean"],
+            xerr=np.nan_to_num(row["accuracy_std"] * 100),
+            yerr=np.nan_to_num(row["max_box_acc_v2_std"]),
+            fmt="o",
+            color=colour,
+            capsize=3,
+            label=name,
+        )
+    scatter.set(
+        xlabel="test accuracy %",
+        ylabel="MaxBoxAccV2 % (test, thresholds from validation)",
+        title="localisation vs classification",
+    )
+    scatter.grid(alpha=0.3)
+    scatter.legend(fontsize=7, ncol=2 if len(summary) > 8 else 1, loc="best")
+    if with_parts:
+        bars = axes[0, 1]
+        positions = np.arange(len(summary))
+        bars.bar(
+            positions,
+            summary["part_ratio_mean"],
+            yerr=summary["part_ratio_std"].fillna(0),
+            capsize=3,
+            color=colours[: len(summary)],
+        )
+        bars.axhline(1.0, color="black", linestyle="--", linewidth=1, label="no preference (ratio 1)")
+        bars.set_xticks(positions, summary.index, rotation=45, ha="right", fontsize=8)
+        bars.set(
+            ylabel="CAM mass share on part / part area share",
+            title="discriminative region: part ratio (lower = less part-only)",
+        )
+        bars.legend(fontsize=7)
+        bars.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+# --------------------------------------------------------------------------- the gallery
+
+
+@dataclass(frozen=True)
+class GallerySamples:
+    """The test images every gallery row shows: model inputs, displayable pictures, annotations."""
+
+    indices: list[int]
+    images: torch.Tensor  # (n, 3, H, W), normalised as the models expect
+    labels: np.ndarray  # (n,)
+    class_names: list[str]
+    boxes: np.ndarray | None  # (n, 4) x0, y0, x1, y1, or None without boxes
+    masks: np.ndarray | None  # (n, H, W) 0 background, 1 body, 2 part, or None without masks
+
+    @property
+    def pictures(self) -> np.ndarray:
+        return denormalise(self.images).permute(0, 2, 3, 1).numpy()
+
+
+def gallery_methods() -> list[str]:
+    """Every registered CAM method, the gradient-free ones last and ScoreCAM (the slow one) at the end."""
+
+    def order(name: str) -> tuple[bool, bool]:
+        spec = CAM_METHODS.get(name)
+        return spec.masked_forward_per_channel, not spec.uses_gradients
+
+    return sorted(CAM_METHODS.names(), key=order)
+
+
+def load_gallery_runs(runs_dir: str | Path, configurations: Sequence[str], seed: int) -> dict[str, RunResult]:
+    """The finished run of `seed` for each configuration, models loaded (nothing is trained)."""
+    return {name: load_finished_run(Path(runs_dir) / name / f"seed{seed}") for name in configurations}
+
+
+def gallery_samples(results: Mapping[str, RunResult], count: int) -> GallerySamples:
+    """`count` test images, one per class first (then a second per class, ...): the same for every row.
+
+    All configurations must share the test split and image size, or the rows would show different images.
+    """
+    if not isinstance(count, int) or count < 1:
+        raise ValueError(f"gallery_images must be a positive integer; got {count!r}")
+    first = next(iter(results.values()))
+    for name, result in results.items():
+        if result.splits.test != first.splits.test or result.config.image_size != first.config.image_size:
+            raise ValueError(
+                f"configuration {name!r} has a different test split or image size than the first one; "
+                "the gallery needs the same test images in every row"
+            )
+    dataset = build_eval_dataset(first.config, first.splits.test)
+    labels = dataset.labels.tolist()
+    per_class = math.ceil(count / len(set(labels)))
+    chosen = sample_indices(labels, per_class)
+    rank = {
+        index: sum(labels[other] == labels[index] for other in chosen[:position])
+        for position, index in enumerate(chosen)
+    }
+    indices = sorted(chosen, key=lambda index: (rank[index], labels[index]))[:count]
+    samples = [dataset[i] for i in indices]
+    return GallerySamples(
+        indices=indices,
+        images=torch.stack([s["image"] for s in samples]),
+        labels=np.array([s["label"] for s in samples]),
+        class_names=list(first.splits.class_names),
+        boxes=np.stack([s["box"].numpy() for s in samples]) if "box" in samples[0] else None,
+        masks=np.stack([s["mask"][0].numpy() for s in samples]) if "mask" in samples[0] else None,
+    )
+
+
+def gallery_cams(
+    results: Mapping[str, RunResult],
+    samples: GallerySamples,
+    methods: Sequence[str] | None = None,
+    scorecam_images: int = 1,
+) -> dict[str, dict[str, np.ndarray]]:
+    """configuration -> method -> CAMs (k, H, W) of the ground-truth class, as WSOL evaluation explains.
+
+    Every method sees all gallery images except ScoreCAM (one masked forward pass per channel of the
+    CAM layer, hundreds per image), which sees only the first `scorecam_images`.
+    """
+    methods = gallery_methods() if methods is None else list(methods)
+    for method in methods:
+        CAM_METHODS.get(method, "method")
+    if not isinstance(scorecam_images, int) or not 0 <= scorecam_images <= len(samples.indices):
+        raise ValueError(
+            f"scorecam_images must be an integer in [0, {len(samples.indices)}] (the gallery images); "
+            f"got {scorecam_images!r}"
+        )
+    cams: dict[str, dict[str, np.ndarray]] = {}
+    for name, result in results.items():
+        cams[name] = {}
+        for method in methods:
+            count = (
+                scorecam_images
+                if CAM_METHODS.get(method).masked_forward_per_channel
+                else len(samples.indices)
+            )
+            if count:
+                cams[name][method] = compute_cams(
+                    result.model, samples.images[:count], samples.labels[:count], method=method
+                )
+    return cams
+
+
+def gallery_predictions(results: Mapping[str, RunResult], samples: GallerySamples) -> dict[str, np.ndarray]:
+    """configuration -> predicted class of every gallery image."""
+    predictions = {}
+    for name, result in results.items():
+        was_training = result.model.training
+        result.model.eval()
+        predictions[name] = predict_classes(result.model, samples.images).numpy()
+        result.model.train(was_training)
+    return predictions
+
+
+def plot_image_gallery(
+    samples: GallerySamples,
+    position: int,
+    cams: Mapping[str, Mapping[str, np.ndarray]],
+    predictions: Mapping[str, np.ndarray],
+) -> plt.Figure:
+    """One gallery image: rows = configurations, columns = the input, then every CAM method computed
+    for this image. Ground-truth box in green on every panel; the synthetic object's distinctive
+    part outlined in magenta on the input."""
+    if not 0 <= position < len(samples.indices):
+        raise ValueError(f"position must be in [0, {len(samples.indices)}); got {position!r}")
+    rows = list(cams)
+    methods = [
+        m
+        for m in dict.fromkeys(m for row in cams.values() for m in row)
+        if all(m in cams[r] and len(cams[r][m]) > position for r in rows)
+    ]
+    picture = samples.pictures[position]
+    label = int(samples.labels[position])
+    cell = 1.05
+    figure, axes = plt.subplots(
+        len(rows),
+        len(methods) + 1,
+        figsize=(cell * (len(methods) + 1) + 1.2, cell * len(rows) + 0.8),
+        squeeze=False,
+    )
+    for row, name in enumerate(rows):
+        for column, method in enumerate(methods, start=1):
+            axis = axes[row, column]
+            axis.imshow(picture)
+            axis.imshow(cams[name][method][position], cmap="jet", alpha=0.5, vmin=0, vmax=1)
+            if row == 0:
+                axis.set_title(method, fontsize=8)
+        guess = int(predictions[name][position])
+        first = axes[row, 0]
+        first.imshow(picture)
+        first.set_ylabel(name, fontsize=7, rotation=0, ha="right", va="center")
+        first.set_xlabel(
+            f"pred: {samples.class_names[guess][:12]}",
+            fontsize=6,
+            color="green" if guess == label else "red",
+            labelpad=1,
+        )
+        if samples.masks is not None:
+            first.contour(samples.masks[position] == 2, levels=[0.5], colors="magenta", linewidths=0.8)
+    for axis in axes.ravel():
+        if samples.boxes is not None:
+            draw_box(axis, samples.boxes[position].tolist())
+        axis.set_xticks([])
+        axis.set_yticks([])
+    axes[0, 0].set_title("input", fontsize=8)
+    skipped = [m for m in dict.fromkeys(m for row in cams.values() for m in row) if m not in methods]
+    note = f"; not computed for this image: {', '.join(skipped)}" if skipped else ""
+    annotations = "green box: ground truth" if samples.boxes is not None else "no boxes in this dataset"
+    figure.suptitle(
+        f"test image {samples.indices[position]} (class {samples.class_names[label]}): "
+        f"CAMs of the true class; {annotations}{note}",
+        fontsize=8,
+    )
+    figure.tight_layout(rect=(0, 0, 1, 0.98 - 0.25 / (cell * len(rows) + 0.8)))
+    return figure

@@ -1,0 +1,169 @@
+"""Tables and figures of one configuration's chapter (`notebooks/train.ipynb`), over all its seeds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from mixlib.cams.compute import compute_cams
+from mixlib.config import RunConfig
+from mixlib.data import AnnotatedImageDataset, denormalise
+from mixlib.training import RunResult
+
+SCALAR_METRICS = {
+    "accuracy": "top-1 accuracy",
+    "macro_precision": "macro precision",
+    "macro_recall": "macro recall",
+    "macro_f1": "macro F1",
+    "macro_fpr": "macro FPR",
+    "ece": "ECE (15 bins)",
+    "nll": "test NLL",
+    "epoch_seconds": "seconds / epoch",
+}
+
+
+def parameter_table(config: RunConfig, seeds: Sequence[int]) -> pd.DataFrame:
+    """The configuration as a two-column table (the seed column lists every seed of the chapter)."""
+    values = {**config.to_dict(), "seed": ", ".join(str(s) for s in seeds)}
+    return pd.DataFrame({"parameter": list(values), "value": [str(v) for v in values.values()]}).set_index(
+        "parameter"
+    )
+
+
+def metrics_frame(results: Sequence[RunResult]) -> pd.DataFrame:
+    """One row per seed, one column per scalar metric."""
+    rows = [{"seed": r.config.seed, **{k: r.metrics[k] for k in SCALAR_METRICS}} for r in results]
+    return pd.DataFrame(rows).set_index("seed")
+
+
+LOCALISATION_METRICS = {
+    "max_box_acc_v2": "MaxBoxAccV2 %",
+    "top1_localisation": "top-1 localisation %",
+    "pointing_game": "pointing game %",
+    "pxap": "PxAP",
+    "part_ratio": "CAM mass on part / part area",
+    "part_share": "share of CAM mass on the part",
+    "deletion_auc": "deletion AUC (lower is better)",
+    "insertion_auc": "insertion AUC (higher is better)",
+}
+
+
+def localisation_row(scores: dict) -> dict:
+    """The scalar localisation scores of one run (empty for data without boxes)."""
+    row = {k: scores[k] for k in LOCALISATION_METRICS if k in scores}
+    if "part_coverage" in scores:
+        row["part_ratio"] = scores["part_coverage"]["part_ratio"]
+        row["part_share"] = scores["part_coverage"]["part_share"]
+    return row
+
+
+def localisation_frame(results: Sequence[RunResult]) -> pd.DataFrame:
+    rows = [{"seed": r.config.seed, **localisation_row(r.metrics.get("localisation", {}))} for r in results]
+    frame = pd.DataFrame(rows).set_index("seed")
+    return frame.dropna(axis=1, how="all")
+
+
+def mean_and_spread(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sample standard deviation over seeds (std is NaN for a single seed, shown as '-')."""
+    summary = pd.DataFrame({"mean": frame.mean(), "std": frame.std(ddof=1), "seeds": frame.count()})
+    labels = {**SCALAR_METRICS, **LOCALISATION_METRICS}
+    summary.index = [labels.get(name, name) for name in summary.index]
+    return summary
+
+
+def plot_learning_curves(results: Sequence[RunResult]) -> plt.Figure:
+    """Training loss and validation accuracy per epoch, one line per seed."""
+    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 3.4))
+    for result in results:
+        history = result.history
+        label = f"seed {result.config.seed}"
+        loss_axis.plot(history["epoch"], history["train_loss"], marker="o", label=f"{label} train")
+        loss_axis.plot(history["epoch"], history["val_loss"], linestyle="--", label=f"{label} val")
+        accuracy_axis.plot(history["epoch"], history["val_accuracy"], marker="o", label=label)
+    loss_axis.set(xlabel="epoch", ylabel="cross-entropy", title="loss (train: on mixed batches)")
+    accuracy_axis.set(xlabel="epoch", ylabel="validation accuracy", title="validation accuracy", ylim=(0, 1))
+    loss_axis.legend(fontsize=7)
+    accuracy_axis.legend(fontsize=7)
+    figure.tight_layout()
+    return figure
+
+
+def plot_confusion_matrix(results: Sequence[RunResult], class_names: Sequence[str]) -> plt.Figure:
+    """Test confusion matrix summed over seeds, rows normalised to the true class."""
+    counts = np.sum([np.asarray(r.metrics["confusion_matrix"]) for r in results], axis=0)
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    size = max(4.0, 0.45 * len(class_names) + 2)
+    figure, axis = plt.subplots(figsize=(size, size * 0.85))
+    image = axis.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    axis.set_xticks(range(len(class_names)), class_names, rotation=60, ha="right", fontsize=8)
+    axis.set_yticks(range(len(class_names)), class_names, fontsize=8)
+    axis.set(xlabel="predicted", ylabel="true", title=f"test confusion ({len(results)} seed(s) summed)")
+    for (row, col), value in np.ndenumerate(counts):
+        if value:
+            axis.text(
+                col,
+                row,
+                int(value),
+                ha="center",
+                va="center",
+                fontsize=6,
+                color="white" if rates[row, col] > 0.5 else "black",
+            )
+    figure.colorbar(image, ax=axis, fraction=0.046, label="share of true class")
+    figure.tight_layout()
+    return figure
+
+
+def sample_indices(labels: Sequence[int], per_class: int = 1) -> list[int]:
+    """The first `per_class` test images of every class: the same images in every chapter."""
+    chosen: dict[int, list[int]] = {}
+    for index, label in enumerate(labels):
+        if len(chosen.setdefault(int(label), [])) < per_class:
+            chosen[int(label)].append(index)
+    return [i for label in sorted(chosen) for i in chosen[label]]
+
+
+def plot_cam_grid(
+    result: RunResult, dataset: AnnotatedImageDataset, method: str = "gradcam", per_class: int = 1
+) -> plt.Figure:
+    """Test images (ground-truth box in green) above their CAM for the predicted class."""
+    indices = sample_indices(dataset.labels.tolist(), per_class)
+    samples = [dataset[i] for i in indices]
+    images = torch.stack([s["image"] for s in samples])
+    with torch.no_grad():
+        predicted = result.model(images.to(next(result.model.parameters()).device)).argmax(1).cpu()
+    cams = compute_cams(result.model, images, predicted, method=method)
+    pictures = denormalise(images).permute(0, 2, 3, 1).numpy()
+    names = result.splits.class_names
+    figure, axes = plt.subplots(2, len(samples), figsize=(1.5 * len(samples), 3.4), squeeze=False)
+    for column, (sample, picture, cam, guess) in enumerate(
+        zip(samples, pictures, cams, predicted, strict=True)
+    ):
+        top, bottom = axes[0, column], axes[1, column]
+        top.imshow(picture)
+        bottom.imshow(picture)
+        bottom.imshow(cam, cmap="jet", alpha=0.5, vmin=0, vmax=1)
+        colour = "green" if int(guess) == sample["label"] else "red"
+        top.set_title(f"{names[sample['label']][:14]}", fontsize=7)
+        bottom.set_title(f"pred: {names[int(guess)][:12]}", fontsize=7, color=colour)
+        if "box" in sample:
+            for axis in (top, bottom):
+                draw_box(axis, sample["box"].tolist())
+        for axis in (top, bottom):
+            axis.axis("off")
+    figure.suptitle(
+        f"{method} for the predicted class (seed {result.config.seed}); green box: ground truth", fontsize=9
+    )
+    figure.tight_layout()
+    return figure
+
+
+def draw_box(axis: plt.Axes, box: Sequence[float]) -> None:
+    x0, y0, x1, y1 = box
+    axis.add_patch(
+        plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, edgecolor="lime", lw=1.2)
+    )

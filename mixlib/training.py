@@ -1,0 +1,518 @@
+"""One training loop for every method: plug in a batch transform, extra loss terms and callbacks.
+
+Reproducibility rests on reseeding at every epoch boundary (global torch RNG for the data transforms,
+the shuffling generator, the mixing generator): an epoch's randomness depends only on (seed, epoch),
+so a run resumed from the checkpoint of epoch k replays epochs k+1... exactly as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+from torch.utils.tensorboard import SummaryWriter
+from tqdm.auto import tqdm
+
+from mixlib.cams import create_loss_terms
+from mixlib.config import RunConfig, code_version, fingerprint
+from mixlib.data import (
+    AnnotatedImageDataset,
+    DataSplits,
+    ImageRecord,
+    eval_transform,
+    load_splits,
+    train_transform,
+)
+from mixlib.evaluation import localisation_scores
+from mixlib.losses import LossTerm, MixedBatch, mixed_cross_entropy
+from mixlib.metrics import classification_metrics
+from mixlib.mixing import BatchTransform, create_batch_transform
+from mixlib.models import create_model
+from mixlib.proxy import create_method_callbacks
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.json"
+HISTORY = "history.csv"
+CPU_MAX_BATCH_SIZE = 256  # on a CPU memory never runs out first; the finder needs a ceiling
+
+
+# --------------------------------------------------------------------------- set-up
+
+
+def select_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' requested but no CUDA device is available; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def set_deterministic(enabled: bool) -> None:
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(enabled, warn_only=False)
+    torch.backends.cudnn.benchmark = not enabled
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - third-party code may draw from the legacy global RNG
+    torch.manual_seed(seed)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    return seed * 100_003 + epoch
+
+
+def build_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(
+            model.parameters(),
+            lr=config.lr,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+            nesterov=True,
+        )
+    return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+
+def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
+    """Learning-rate factor: linear warm-up from 0, then cosine decay to 0 (per optimiser step)."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def find_batch_size(
+    model: nn.Module,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    device: torch.device,
+    dataset_size: int,
+    max_batch_size: int | None = None,
+) -> int:
+    """The seed thesis's finder: double from 2 while a training step fits, halve on the first failure.
+
+    Steps run on random data with a throwaway optimiser; the model's weights are restored afterwards.
+    `max_batch_size` defaults to 256 on CPU, where the loop would otherwise only stop at the dataset size.
+    """
+    if max_batch_size is None and device.type == "cpu":
+        max_batch_size = CPU_MAX_BATCH_SIZE
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    batch_size = 2
+    try:
+        while True:
+            if max_batch_size is not None and batch_size >= max_batch_size:
+                return max_batch_size
+            if batch_size >= dataset_size:
+                return max(1, batch_size // 2)
+            try:
+                inputs = torch.randn(batch_size, *input_shape, device=device)
+                targets = torch.randn(batch_size, num_classes, device=device)
+                loss = nn.functional.mse_loss(model(inputs), targets)
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            except torch.OutOfMemoryError:
+                optimizer.zero_grad(set_to_none=True)
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                return max(1, batch_size // 2)
+            batch_size *= 2
+    finally:
+        model.load_state_dict(state)
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def forward_features_and_logits(model: nn.Module, inputs: Tensor) -> tuple[Tensor, Tensor]:
+    """timm models split into `forward_features` and `forward_head`; CAM losses need both outputs."""
+    features = model.forward_features(inputs)
+    return features, model.forward_head(features)
+
+
+def training_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    inputs: Tensor,
+    targets: Tensor,
+    batch_transform: BatchTransform,
+    loss_terms: Sequence[LossTerm] = (),
+    label_smoothing: float = 0.0,
+    generator: torch.Generator | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+) -> dict[str, float]:
+    """Transform the batch, forward once, add the extra terms, step. Returns loss parts and accuracy."""
+    batch = batch_transform(inputs, targets, generator=generator, model=model)
+    use_amp = scaler is not None and scaler.is_enabled()
+    with torch.autocast(device_type=inputs.device.type, dtype=torch.float16, enabled=use_amp):
+        features, logits = forward_features_and_logits(model, batch.inputs)
+        classification = mixed_cross_entropy(logits, batch, label_smoothing)
+        extras = {term.name: term(model, batch, features, logits) for term in loss_terms}
+        loss = classification + sum(extras.values())
+    optimizer.zero_grad(set_to_none=True)
+    if use_amp:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
+    parts = {"loss": float(loss.detach()), "classification_loss": float(classification.detach())}
+    parts.update({f"{name}_loss": float(value.detach()) for name, value in extras.items()})
+    parts["accuracy"] = mixed_accuracy(logits.detach(), batch)
+    return parts
+
+
+def mixed_accuracy(logits: Tensor, batch: MixedBatch) -> float:
+    """Accuracy against the mixed labels, each label counted with its weight."""
+    predicted = logits.argmax(dim=1)
+    lam = batch.lam.to(logits.device)
+    hits = lam * (predicted == batch.targets_a) + (1 - lam) * (predicted == batch.targets_b)
+    return float(hits.mean())
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Logits and labels of a whole loader, in eval mode (the previous mode is restored)."""
+    was_training = model.training
+    model.eval()
+    logits, labels = [], []
+    try:
+        for sample in loader:
+            logits.append(model(sample["image"].to(device)).float().cpu())
+            labels.append(sample["label"])
+    finally:
+        model.train(was_training)
+    return torch.cat(logits), torch.cat(labels)
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+class Callback(Protocol):
+    """Hooks for components that act between epochs (e.g. Proxy Attention adding training images)."""
+
+    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None: ...
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict) -> None: ...
+
+
+@dataclass
+class Trainer:
+    """State of one run; `fit` trains from wherever the checkpoint left off."""
+
+    config: RunConfig
+    run_dir: Path
+    model: nn.Module
+    splits: DataSplits
+    train_set: AnnotatedImageDataset
+    val_set: AnnotatedImageDataset
+    device: torch.device
+    batch_size: int
+    batch_transform: BatchTransform
+    loss_terms: Sequence[LossTerm] = ()
+    callbacks: Sequence[Callback] = ()
+    progress: bool = True
+    history: list[dict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.optimizer = build_optimizer(self.model, self.config)
+        steps_per_epoch = math.ceil(len(self.train_set) / self.batch_size)
+        schedule = warmup_cosine(
+            self.config.epochs * steps_per_epoch, self.config.warmup_epochs * steps_per_epoch
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
+        use_amp = self.config.amp and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=use_amp)
+        self.fingerprint = run_fingerprint(self.config)
+
+    # the training set may grow between epochs (callbacks), so loaders are built per epoch
+    def train_loader(self, epoch: int) -> DataLoader:
+        shuffle = torch.Generator().manual_seed(epoch_seed(self.config.seed, epoch))
+        return DataLoader(
+            self.train_set,
+            batch_size=self.batch_size,
+            shuffle=True,
+            generator=shuffle,
+            num_workers=self.config.num_workers,
+            drop_last=len(self.train_set) > self.batch_size,
+        )
+
+    def eval_loader(self, dataset: AnnotatedImageDataset) -> DataLoader:
+        return DataLoader(dataset, batch_size=max(self.batch_size, 64), num_workers=self.config.num_workers)
+
+    def fit(self) -> list[dict]:
+        self.resume()
+        writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=len(self.history) + 1)
+        epochs = tqdm(
+            range(len(self.history) + 1, self.config.epochs + 1),
+            desc=f"{self.config.method} seed {self.config.seed}",
+            initial=len(self.history),
+            total=self.config.epochs,
+            disable=not self.progress,
+        )
+        try:
+            for epoch in epochs:
+                record = self.run_epoch(epoch)
+                self.history.append(record)
+                self.save_checkpoint()
+                for name, value in record.items():
+                    if name != "epoch":
+                        writer.add_scalar(name, value, epoch)
+                epochs.set_postfix(
+                    loss=f"{record['train_loss']:.3f}", val_acc=f"{record['val_accuracy']:.3f}"
+                )
+        finally:
+            writer.close()
+        return self.history
+
+    def run_epoch(self, epoch: int) -> dict:
+        for callback in self.callbacks:
+            callback.on_epoch_start(self, epoch)
+        torch.manual_seed(epoch_seed(self.config.seed, epoch))  # data transforms draw from the global RNG
+        mixing = torch.Generator().manual_seed(epoch_seed(self.config.seed, epoch) + 1)
+        self.model.train()
+        sums: dict[str, float] = {}
+        batches = 0
+        start = time.perf_counter()
+        for sample in self.train_loader(epoch):
+            inputs = sample["image"].to(self.device, non_blocking=True)
+            targets = sample["label"].to(self.device, non_blocking=True)
+            parts = training_step(
+                self.model,
+                self.optimizer,
+                inputs,
+                targets,
+                self.batch_transform,
+                self.loss_terms,
+                self.config.label_smoothing,
+                mixing,
+                self.scaler,
+            )
+            self.scheduler.step()
+            for name, value in parts.items():
+                sums[name] = sums.get(name, 0.0) + value
+            batches += 1
+        seconds = time.perf_counter() - start
+        val_logits, val_labels = predict(self.model, self.eval_loader(self.val_set), self.device)
+        record = {
+            "epoch": epoch,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            **{f"train_{name}": value / max(1, batches) for name, value in sums.items()},
+            "val_loss": float(nn.functional.cross_entropy(val_logits, val_labels)),
+            "val_accuracy": float((val_logits.argmax(1) == val_labels).float().mean()),
+            "epoch_seconds": seconds,
+            "images_per_second": len(self.train_set) / seconds,
+        }
+        for callback in self.callbacks:
+            callback.on_epoch_end(self, epoch, record)
+        return record
+
+    # checkpoints: written atomically after every epoch, read back only if config and code match
+    def save_checkpoint(self) -> None:
+        state = {
+            "fingerprint": self.fingerprint,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "history": self.history,
+            "batch_size": self.batch_size,
+        }
+        temporary = self.run_dir / (CHECKPOINT + ".tmp")
+        torch.save(state, temporary)
+        os.replace(temporary, self.run_dir / CHECKPOINT)
+        pd.DataFrame(self.history).to_csv(self.run_dir / HISTORY, index=False)
+
+    def resume(self) -> None:
+        state = read_checkpoint(self.run_dir, self.fingerprint)
+        if state is None:
+            return
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.history = list(state["history"])
+
+
+def read_checkpoint(run_dir: Path, expected_fingerprint: str) -> dict | None:
+    path = run_dir / CHECKPOINT
+    if not path.exists():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    return state if state.get("fingerprint") == expected_fingerprint else None
+
+
+def run_fingerprint(config: RunConfig) -> str:
+    return fingerprint({"config": config.to_dict(), "code": code_version()})
+
+
+# --------------------------------------------------------------------------- one whole run
+
+
+@dataclass
+class RunResult:
+    config: RunConfig
+    run_dir: Path
+    model: nn.Module
+    splits: DataSplits
+    history: pd.DataFrame
+    metrics: dict
+    reused: bool
+
+
+def build_datasets(config: RunConfig, splits: DataSplits) -> dict[str, AnnotatedImageDataset]:
+    train = train_transform(config.image_size, config.crop_scale_min, config.color_jitter)
+    return {
+        "train": AnnotatedImageDataset(splits.train, train, 2 * config.image_size),
+        "val": build_eval_dataset(config, splits.val),
+        "test": build_eval_dataset(config, splits.test),
+    }
+
+
+def build_eval_dataset(config: RunConfig, records: list[ImageRecord]) -> AnnotatedImageDataset:
+    """Validation/test images, resized to the training size; large sources are cached at twice that."""
+    return AnnotatedImageDataset(records, eval_transform(config.image_size), 2 * config.image_size)
+
+
+def load_config_splits(config: RunConfig) -> DataSplits:
+    return load_splits(
+        config.dataset,
+        config.data_root,
+        config.images_per_class,
+        config.val_per_class,
+        config.test_per_class,
+        config.image_size,
+        config.split_seed,
+    )
+
+
+def train_run(
+    config: RunConfig,
+    run_dir: str | Path,
+    loss_terms: Sequence[LossTerm] = (),
+    callbacks: Sequence[Callback] = (),
+    progress: bool = True,
+) -> RunResult:
+    """Train (or resume, or reuse) one seed of one configuration and write its run folder.
+
+    The CAM loss terms of the config (Mixup-CAM, SEAM) are built here; `loss_terms` adds others.
+
+    A folder whose `metrics.json` carries this config's and code's fingerprint is reused as it is;
+    a matching `checkpoint.pt` is resumed; anything else starts from scratch.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    set_deterministic(config.deterministic)
+    seed_everything(config.seed)
+    device = select_device(config.device)
+    splits = load_config_splits(config)
+    model = create_model(
+        config.model, len(splits.classes), config.image_size, config.small_input, config.min_feature_size
+    ).to(device)
+    expected = run_fingerprint(config)
+    finished = read_metrics(run_dir)
+    if finished is not None and finished.get("fingerprint") == expected:
+        model.load_state_dict(read_checkpoint(run_dir, expected)["model"])
+        history = pd.read_csv(run_dir / HISTORY)
+        return RunResult(config, run_dir, model.eval(), splits, history, finished, reused=True)
+
+    datasets = build_datasets(config, splits)
+    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    batch_size = resolve_batch_size(
+        config, model, len(splits.classes), device, len(datasets["train"]), run_dir
+    )
+    trainer = Trainer(
+        config,
+        run_dir,
+        model,
+        splits,
+        datasets["train"],
+        datasets["val"],
+        device,
+        batch_size,
+        create_batch_transform(config.method, **config.method_params),
+        [*create_loss_terms(config.lambda_ent, config.lambda_con, config.lambda_eq, config.seam_scale), *loss_terms],
+        [*create_method_callbacks(config.method, config.method_params, config.epochs), *callbacks],
+        progress,
+    )
+    history = pd.DataFrame(trainer.fit())
+    logits, labels = predict(model, trainer.eval_loader(datasets["test"]), device)
+    metrics = classification_metrics(logits, labels, len(splits.classes))
+    metrics["localisation"] = localisation_scores(model, datasets["val"], datasets["test"], config.cam_method)
+    for callback in trainer.callbacks:  # components that summarise themselves, e.g. metrics["proxy"]
+        if hasattr(callback, "run_metrics"):
+            metrics.update(callback.run_metrics(trainer))
+    metrics.update(
+        fingerprint=expected,
+        seed=config.seed,
+        batch_size=batch_size,
+        device=str(device),
+        threads=torch.get_num_threads(),
+        train_images=len(datasets["train"]),
+        epoch_seconds=float(history["epoch_seconds"].mean()),
+        corrupt_images_skipped=sum(len(d.skipped) for d in datasets.values()),
+        skipped_files=[path for d in datasets.values() for path in d.skipped],
+    )
+    (run_dir / METRICS).write_text(json.dumps(metrics, indent=2))
+    return RunResult(config, run_dir, model.eval(), splits, history, metrics, reused=False)
+
+
+def resolve_batch_size(
+    config: RunConfig,
+    model: nn.Module,
+    num_classes: int,
+    device: torch.device,
+    dataset_size: int,
+    run_dir: Path,
+) -> int:
+    """An explicit batch size, the one a checkpoint was trained with, or the finder's answer."""
+    if config.batch_size != "auto":
+        return int(config.batch_size)
+    state = read_checkpoint(run_dir, run_fingerprint(config))
+    if state is not None:
+        return int(state["batch_size"])
+    return find_batch_size(
+        model, (3, config.image_size, config.image_size), num_classes, device, dataset_size
+    )
+
+
+def read_metrics(run_dir: Path) -> dict | None:
+    path = Path(run_dir) / METRICS
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def load_finished_run(run_dir: str | Path) -> RunResult:
+    """A finished run folder as a RunResult (model weights loaded), without training anything.
+
+    Fails clearly when the folder is unfinished or was made by other code or parameters.
+    """
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run folder (no config.json)")
+    config = RunConfig.from_parameters(json.loads(config_path.read_text()))
+    metrics = read_metrics(run_dir)
+    if metrics is None or metrics.get("fingerprint") != run_fingerprint(config):
+        raise FileNotFoundError(f"{run_dir} has no finished run for the current code; run the report first")
+    return train_run(config, run_dir, progress=False)

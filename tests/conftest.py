@@ -1,0 +1,46 @@
+"""Session fixtures: small on-disk datasets made once per test session, and the shared data folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+TINY_IMAGENET = Path(os.environ.get("MIXLIB_TINY_IMAGENET", SHARED_DATASETS / "tiny-imagenet-10"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Generated synthetic data goes to a session folder, never into the working tree."""
+    cache = tmp_path_factory.mktemp("mixlib-cache")
+    os.environ["MIXLIB_CACHE"] = str(cache)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def tiny_imagenet_root() -> Path:
+    if not (TINY_IMAGENET / "wnids.txt").is_file():
+        pytest.skip(f"Tiny ImageNet subset not found at {TINY_IMAGENET}")
+    return TINY_IMAGENET
+
+
+def write_image_folder(root: Path, classes: int, train: int, test: int, size: int = 24) -> Path:
+    """A small `train/<class>/`, `test/<class>/` folder of random PNGs."""
+    rng = np.random.default_rng(0)
+    for split, count in (("train", train), ("test", test)):
+        for label in range(classes):
+            folder = root / split / f"class{label}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for index in range(count):
+                pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{index:03d}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_image_folder(tmp_path_factory.mktemp("imagefolder"), classes=3, train=10, test=4)

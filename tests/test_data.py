@@ -1,0 +1,111 @@
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torchvision.transforms import v2
+
+from mixlib.data import AnnotatedImageDataset, load_splits, stratified_split, train_transform
+from mixlib.data.records import ImageRecord
+from mixlib.data.sources import image_folder_source, tiny_imagenet_source
+
+
+def test_tiny_imagenet_layout_and_boxes(tiny_imagenet_root):
+    source = tiny_imagenet_source(str(tiny_imagenet_root))
+    assert len(source.classes) == 10 and source.has_boxes
+    assert len(source.test) == 500
+    first = next(r for r in source.train_pool if r.path.name == "n01641577_0.JPEG")
+    assert first.box == (0.0, 22.0, 64.0, 61.0)  # inclusive corners 0 22 63 60 in the file
+    assert source.class_names[source.classes.index("n01641577")]
+
+
+def test_splits_are_fixed_stratified_and_disjoint(tiny_imagenet_root):
+    a = load_splits("tiny-imagenet", str(tiny_imagenet_root), images_per_class=30, val_per_class=10)
+    b = load_splits("tiny-imagenet", str(tiny_imagenet_root), images_per_class=30, val_per_class=10)
+    assert [r.path for r in a.train] == [r.path for r in b.train]
+    assert np.bincount([r.label for r in a.train]).tolist() == [30] * 10
+    assert np.bincount([r.label for r in a.val]).tolist() == [10] * 10
+    assert not {r.path for r in a.train} & {r.path for r in a.val}
+    assert not {r.path for r in a.train + a.val} & {r.path for r in a.test}
+    other = load_splits("tiny-imagenet", str(tiny_imagenet_root), 30, 10, split_seed=1)
+    assert [r.path for r in other.train] != [r.path for r in a.train]
+
+
+def test_image_folder_source(image_folder):
+    source = image_folder_source(str(image_folder))
+    assert source.classes == ["class0", "class1", "class2"]
+    assert len(source.train_pool) == 30 and len(source.test) == 12
+    assert not source.has_boxes
+
+
+def test_too_few_images_is_a_clear_error(image_folder):
+    with pytest.raises(ValueError, match="fewer than images_per_class"):
+        load_splits("imagefolder", str(image_folder), images_per_class=9, val_per_class=2)
+
+
+@pytest.mark.parametrize(
+    ("dataset", "root", "message"),
+    [
+        ("tiny-imagenet", None, "needs data_root"),
+        ("imagefolder", "/nonexistent/folder", "is not a directory"),
+        ("cifar-11", None, "unknown dataset 'cifar-11'; allowed values"),
+    ],
+)
+def test_missing_or_unknown_data_is_a_clear_error(dataset, root, message):
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        load_splits(dataset, root)
+
+
+def test_stratified_split_rejects_missing_class_counts():
+    records = [ImageRecord(path=f"{i}.png", label=i % 2) for i in range(6)]
+    train, val = stratified_split(records, 2, 2, 1, seed=0)
+    assert len(train) == 4 and len(val) == 2
+    with pytest.raises(ValueError, match="class 2 has 0 training images"):
+        stratified_split(records, 3, 2, 1, seed=0)
+
+
+def test_corrupt_image_is_skipped_with_a_warning(tmp_path, image_folder):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    good = next((image_folder / "train" / "class0").glob("*.png"))
+    with pytest.warns(UserWarning, match="skipping unreadable image"):
+        dataset = AnnotatedImageDataset([ImageRecord(good, 0), ImageRecord(broken, 1)], v2.Identity())
+    assert len(dataset) == 1 and dataset.skipped == [str(broken)]
+
+
+def test_boxes_and_masks_follow_the_training_transform():
+    splits = load_splits("synthetic", images_per_class=4, val_per_class=1, test_per_class=1, image_size=64)
+    dataset = AnnotatedImageDataset(splits.train, train_transform(64, crop_scale_min=0.5))
+    torch.manual_seed(0)
+    checked = 0
+    for index in range(len(dataset)):
+        sample = dataset[index]
+        rows, cols = torch.nonzero(sample["mask"][0] > 0, as_tuple=True)
+        if len(rows) == 0:
+            continue
+        tight = torch.tensor([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1], dtype=torch.float32)
+        box = sample["box"]
+        # the box is transformed geometrically, the mask resampled: they agree to resampling error,
+        # except where the crop cut the object (the clamped box is then looser than the visible part)
+        assert (tight[:2] >= box[:2] - 2.5).all() and (tight[2:] <= box[2:] + 2.5).all(), (box, tight)
+        if box[0] > 0 and box[1] > 0 and box[2] < 64 and box[3] < 64:
+            assert torch.allclose(box, tight, atol=2.5), (box, tight)
+            checked += 1
+    assert checked >= 1
+
+
+def test_flip_moves_the_box():
+    splits = load_splits("synthetic", images_per_class=2, val_per_class=1, test_per_class=1, image_size=32)
+    record = splits.train[0]
+    plain = AnnotatedImageDataset([record], v2.Identity())[0]
+    flipped = AnnotatedImageDataset([record], v2.RandomHorizontalFlip(p=1.0))[0]
+    x0, y0, x1, y1 = plain["box"].tolist()
+    assert flipped["box"].tolist() == [32 - x1, y0, 32 - x0, y1]
+    assert torch.equal(flipped["mask"], plain["mask"].flip(-1))
+
+
+def test_no_warning_for_clean_data(image_folder):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        splits = load_splits("imagefolder", str(image_folder), images_per_class=5, val_per_class=2)
+        AnnotatedImageDataset(splits.train, v2.Identity())

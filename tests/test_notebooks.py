@@ -1,0 +1,34 @@
+"""The templates are papermill templates: a `parameters` cell that covers every run parameter."""
+
+import ast
+from dataclasses import fields
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from mixlib.config import RunConfig
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def parameters_cell(path: Path) -> dict:
+    notebook = nbformat.read(path, as_version=4)
+    cells = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
+    tree = ast.parse(cells[0].source)
+    return {
+        node.targets[0].id: ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+    }
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
+def test_every_template_has_one_parameters_cell(path):
+    assert parameters_cell(path)
+
+
+def test_train_template_exposes_every_run_parameter():
+    defaults = parameters_cell(NOTEBOOKS / "train.ipynb")
+    missing = {f.name for f in fields(RunConfig)} - {"seed"} - set(defaults)
+    assert not missing, f"train.ipynb parameters cell lacks {sorted(missing)}"
+    RunConfig.from_namespace(defaults)  # and its defaults are valid

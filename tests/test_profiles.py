@@ -1,0 +1,59 @@
+import pytest
+
+from mixlib.report.profiles import available_profiles, load_profile
+
+
+@pytest.mark.parametrize("name", ["quick", "smoke"])
+def test_shipped_profiles_load(name):
+    profile = load_profile(name)
+    assert profile.name == name
+    assert profile.configurations[0].name == "baseline"
+    assert len(profile.configurations) >= 2
+
+
+def test_tiny_imagenet_profile_needs_a_data_root(tiny_imagenet_root):
+    with pytest.raises(ValueError, match="needs --data-root"):
+        load_profile("tiny-imagenet")
+    profile = load_profile("tiny-imagenet", data_root=str(tiny_imagenet_root))
+    assert all(c.config.data_root == str(tiny_imagenet_root) for c in profile.configurations)
+
+
+def test_available_profiles():
+    assert {"quick", "smoke", "tiny-imagenet"} <= set(available_profiles())
+
+
+def write(tmp_path, text):
+    path = tmp_path / "profile.yml"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name: x\nconfigurations: [\n", "not valid YAML"),
+        ("- just\n- a list\n", "must be a mapping"),
+        ("name: x\nconfigurtions: []\n", r"unknown key\(s\) \['configurtions'\]"),
+        ("name: x\nconfigurations: []\n", "non-empty list 'configurations'"),
+        ("name: x\nconfigurations:\n  - method: none\n", "every configuration needs a 'name'"),
+        (
+            "name: x\nconfigurations:\n  - name: a\n    method: mixdown\n",
+            "configuration 'a': unknown method 'mixdown'; allowed values",
+        ),
+        (
+            "name: x\nconfigurations:\n  - name: a\n    epocs: 3\n",
+            r"configuration 'a': unknown run parameter",
+        ),
+        ("name: x\nconfigurations:\n  - name: a\n  - name: a\n", "repeats configuration name"),
+        ("name: x\nseeds: 3\nconfigurations:\n  - name: a\n", "'seeds' must be a non-empty list"),
+        ("name: x\nconfigurations:\n  - name: A b\n", "must match"),
+    ],
+)
+def test_malformed_profiles_are_clear_errors(tmp_path, text, message):
+    with pytest.raises(ValueError, match=message):
+        load_profile(write(tmp_path, text))
+
+
+def test_unknown_profile_name_lists_the_allowed_ones():
+    with pytest.raises(ValueError, match="unknown profile 'huge'; allowed values: .*quick"):
+        load_profile("huge")

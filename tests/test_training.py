@@ -1,0 +1,175 @@
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from mixlib.config import RunConfig
+from mixlib.mixing import create_batch_transform
+from mixlib.models import create_model
+from mixlib.training import find_batch_size, train_run, training_step, warmup_cosine
+
+TINY = dict(
+    images_per_class=6,
+    val_per_class=2,
+    test_per_class=3,
+    image_size=32,
+    epochs=3,
+    batch_size=16,
+    warmup_epochs=1,
+)
+
+
+class Interrupt(Exception):
+    pass
+
+
+class InterruptAtEpoch:
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_start(self, trainer, epoch):
+        if epoch == self.epoch:
+            raise Interrupt
+
+    def on_epoch_end(self, trainer, epoch, record):
+        pass
+
+
+def test_warmup_then_cosine():
+    factor = warmup_cosine(total_steps=10, warmup_steps=2)
+    assert [factor(0), factor(1)] == [0.5, 1.0]
+    assert factor(2) == pytest.approx(1.0)
+    assert factor(6) == pytest.approx(0.5)
+    assert factor(10) == pytest.approx(0.0)
+
+
+def test_resume_after_interrupt_gives_the_same_weights(tmp_path):
+    config = RunConfig(**TINY)
+    straight = train_run(config, tmp_path / "straight", progress=False)
+    with pytest.raises(Interrupt):
+        train_run(config, tmp_path / "resumed", callbacks=[InterruptAtEpoch(3)], progress=False)
+    checkpoint = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)
+    assert len(checkpoint["history"]) == 2 and not (tmp_path / "resumed" / "metrics.json").exists()
+    resumed = train_run(config, tmp_path / "resumed", progress=False)
+    for name, value in straight.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[name]), name
+    assert straight.metrics["accuracy"] == resumed.metrics["accuracy"]
+    assert list(resumed.history["epoch"]) == [1, 2, 3]
+
+
+def test_finished_run_is_reused_and_changed_config_retrains(tmp_path):
+    config = RunConfig(**{**TINY, "epochs": 1})
+    first = train_run(config, tmp_path / "run", progress=False)
+    again = train_run(config, tmp_path / "run", progress=False)
+    assert not first.reused and again.reused
+    assert again.metrics == first.metrics
+    changed = train_run(config.replace(lr=0.01), tmp_path / "run", progress=False)
+    assert not changed.reused
+
+
+def test_run_folder_contents(tmp_path):
+    result = train_run(RunConfig(**{**TINY, "epochs": 1}), tmp_path, progress=False)
+    for name in ("config.json", "checkpoint.pt", "history.csv", "metrics.json"):
+        assert (tmp_path / name).is_file(), name
+    assert any((tmp_path / "tensorboard").iterdir())
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    for key in (
+        "accuracy",
+        "macro_f1",
+        "macro_precision",
+        "macro_recall",
+        "macro_fpr",
+        "ece",
+        "confusion_matrix",
+        "corrupt_images_skipped",
+        "epoch_seconds",
+    ):
+        assert key in metrics, key
+    assert metrics["num_samples"] == 30 and result.metrics == metrics
+
+
+def test_corrupt_images_are_counted_in_the_metrics(tmp_path, image_folder):
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(image_folder, root)
+    (root / "test" / "class1" / "zz-broken.png").write_bytes(b"\x89PNG broken")
+    config = RunConfig(
+        dataset="imagefolder",
+        data_root=str(root),
+        images_per_class=5,
+        val_per_class=2,
+        image_size=24,
+        epochs=1,
+        batch_size=8,
+        warmup_epochs=0,
+    )
+    with pytest.warns(UserWarning, match="skipping unreadable image"):
+        result = train_run(config, tmp_path / "run", progress=False)
+    assert result.metrics["corrupt_images_skipped"] == 1
+    assert result.metrics["skipped_files"][0].endswith("zz-broken.png")
+    assert result.metrics["num_samples"] == 11
+
+
+def test_training_steps_reduce_the_loss():
+    torch.manual_seed(0)
+    model = create_model("resnet10t", num_classes=3, input_size=32)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    inputs, targets = torch.randn(8, 3, 32, 32), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    transform = create_batch_transform("none")
+    losses = [training_step(model, optimizer, inputs, targets, transform)["loss"] for _ in range(8)]
+    assert losses[-1] < losses[0]
+
+
+class ExtraTerm:
+    name = "extra"
+
+    def __call__(self, model, batch, features, logits):
+        return features.pow(2).mean() * 0 + torch.tensor(0.25)
+
+
+def test_extra_loss_terms_are_added_and_reported():
+    model = create_model("resnet10t", num_classes=3, input_size=32)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    parts = training_step(
+        model,
+        optimizer,
+        torch.randn(4, 3, 32, 32),
+        torch.tensor([0, 1, 2, 0]),
+        create_batch_transform("none"),
+        loss_terms=[ExtraTerm()],
+    )
+    assert parts["extra_loss"] == pytest.approx(0.25)
+    assert parts["loss"] == pytest.approx(parts["classification_loss"] + 0.25)
+
+
+class FitsBelow(nn.Module):
+    """Runs out of memory from a given batch size on, like a GPU would."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.linear = nn.Linear(3 * 4 * 4, 2)
+
+    def forward(self, x):
+        if len(x) >= self.limit:
+            raise torch.OutOfMemoryError("simulated")
+        return self.linear(x.flatten(1))
+
+
+def test_batch_size_finder_doubles_then_halves_and_restores_weights():
+    model = FitsBelow(limit=40)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    size = find_batch_size(model, (3, 4, 4), 2, torch.device("cpu"), dataset_size=1000, max_batch_size=1024)
+    assert size == 16  # 2, 4, 8, 16, 32 fit; 64 fails -> 32 // 2
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_batch_size_finder_respects_caps():
+    model = FitsBelow(limit=10**6)
+    assert find_batch_size(model, (3, 4, 4), 2, torch.device("cpu"), dataset_size=100) == 64
+    assert (
+        find_batch_size(model, (3, 4, 4), 2, torch.device("cpu"), dataset_size=10**5, max_batch_size=128)
+        == 128
+    )
