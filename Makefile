@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 PROFILE ?= quick
 DATA_ROOT ?=
 REPORT_ARGS := --profile $(PROFILE) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
-NOTEBOOKS := notebooks/train.ipynb notebooks/results.ipynb
+NOTEBOOKS := notebooks/train.ipynb notebooks/results.ipynb notebooks/mixing.ipynb notebooks/cams.ipynb \
+	notebooks/proxy.ipynb notebooks/latency.ipynb
 
 .PHONY: install report test lint clean
 
@@ -23,7 +24,7 @@ report: install
 	$(PY) -m mixlib report $(REPORT_ARGS)
 
 # unit tests, the report smoke build, then every template notebook with its default parameters
-# (train.ipynb first: results.ipynb reads the run it makes)
+# (train.ipynb first: the summary templates read the run it makes)
 test: install
 	$(PY) -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-current-env -p no:cacheprovider
 

@@ -126,12 +126,23 @@ def at_least(parameter: str, value: int, minimum: int) -> None:
         raise ValueError(f"{parameter} must be an integer >= {minimum}, got {value!r}")
 
 
-def code_version() -> str:
-    """Hash of the package's source: a run is only reused when the code that made it is unchanged."""
+# Code that cannot change a trained model or its metrics: editing it must not retrain anything.
+NOT_TRAINING_CODE = ("report/", "latency/", "bench.py", "cli.py", "__main__.py", "mixing/bench.py", "cams/bench.py")
+
+
+def code_version(training_only: bool = False) -> str:
+    """Hash of the package's source: a run is only reused when the code that made it is unchanged.
+
+    `training_only` leaves out the report, latency and benchmark code, so that a run folder survives
+    an edit of a plot; the report runner hashes everything, so such an edit still rebuilds chapters.
+    """
     package = Path(__file__).parent
     digest = hashlib.sha256()
     for path in sorted(package.rglob("*.py")):
-        digest.update(str(path.relative_to(package)).encode())
+        relative = path.relative_to(package).as_posix()
+        if training_only and relative.startswith(NOT_TRAINING_CODE):
+            continue
+        digest.update(relative.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 

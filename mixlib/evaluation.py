@@ -24,7 +24,7 @@ from mixlib.cams import (
 )
 from mixlib.data import AnnotatedImageDataset
 
-FAITHFULNESS_STEPS = 16  # deletion/insertion curves in 16 steps: coarse, but 4x cheaper than RISE's rows
+FAITHFULNESS_STEPS = 10  # deletion/insertion curves in 10 steps: coarse, but far cheaper than RISE's rows
 
 
 def stack(dataset: AnnotatedImageDataset) -> dict[str, Tensor]:
@@ -48,7 +48,7 @@ def localisation_scores(
     val_set: AnnotatedImageDataset,
     test_set: AnnotatedImageDataset,
     cam_method: str = "gradcam",
-    faithfulness_images: int = 64,
+    faithfulness_images: int = 32,
 ) -> dict:
     """MaxBoxAccV2 at validation-fitted thresholds, top-1 localisation, pointing game, PxAP and part
     coverage (where masks exist), and deletion/insertion AUC. Percentages are in [0, 100].

@@ -364,7 +364,7 @@ def read_checkpoint(run_dir: Path, expected_fingerprint: str) -> dict | None:
 
 
 def run_fingerprint(config: RunConfig) -> str:
-    return fingerprint({"config": config.to_dict(), "code": code_version()})
+    return fingerprint({"config": config.to_dict(), "code": code_version(training_only=True)})
 
 
 # --------------------------------------------------------------------------- one whole run

@@ -33,5 +33,6 @@ def test_from_namespace_ignores_other_names():
     assert config.epochs == 2
 
 
-def test_code_version_is_stable():
+def test_code_version_is_stable_and_training_scope_is_narrower():
     assert code_version() == code_version()
+    assert code_version(training_only=True) != code_version()

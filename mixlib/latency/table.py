@@ -138,12 +138,15 @@ def latency_report(
     onnx_dir: str | Path | None = None,
     opset: int = DEFAULT_OPSET,
     measured_dir: str | Path | None = None,
+    measured_stems: Iterable[str] | None = None,
     calibration: Calibration | None = None,
 ) -> dict:
     """Cost, measured latency here, ONNX export check and the Orin rows of one model (JSON-ready).
 
     The ONNX file is written when measuring (ONNX Runtime needs it) or when `onnx_dir` is given; without
-    `onnx_dir` it lives in a scratch folder and `export.path` is None.
+    `onnx_dir` it lives in a scratch folder and `export.path` is None. `measured_stems` lists the ONNX
+    stems whose measured rows stand for this model (default: its own stem): models of one architecture
+    exported under several names share their device timings.
     """
     stem = onnx_stem(label, input_size)
     cost = model_cost(model, input_size)
@@ -159,6 +162,8 @@ def latency_report(
     if export is not None and onnx_dir is None:
         export.update(path=None, command_script=None)
     measured = read_measured(measured_dir)
+    if measured_stems is not None:
+        measured = measured[measured["model"].isin(list(measured_stems))].assign(model=stem)
     return {
         "label": label,
         "onnx_stem": stem,
@@ -211,6 +216,7 @@ def latency_table(
 
 # colour and a small horizontal shift (on the log axis) so the two precisions' bars do not overlap
 _PRECISION_STYLE = {"fp16": ("tab:blue", 0.97), "int8": ("tab:orange", 1.03)}
+_HERE_MARKERS = ("s", "D", "^", "v", "P", "X")  # one per backend measured here
 
 
 def plot_latency_vs_flops(
@@ -245,11 +251,12 @@ def plot_latency_vs_flops(
         ax.annotate(f"{label} {size}px", (rows["gflops"].iloc[0], top), fontsize=7, ha="center",
                     xytext=(0, 4), textcoords="offset points")  # fmt: skip
     here = batch1[batch1["target"].str.startswith("this machine", na=False)]
-    for backend, rows in here.groupby("backend"):
+    for (backend, rows), marker in zip(here.groupby("backend"), _HERE_MARKERS, strict=False):
         ax.plot(
             rows["gflops"],
             rows["latency_ms"],
-            "s",
+            marker,
+            linestyle="none",
             color="grey",
             alpha=0.6,
             mfc="none",

@@ -33,14 +33,11 @@ def check_range(
     name: str, value: float, low: float, high: float, low_open: bool = False, high_open: bool = False
 ) -> float:
     """`value` as a float, or a ValueError naming the parameter and the allowed interval."""
-    too_low = value <= low if low_open else value < low
-    too_high = value >= high if high_open else value > high
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
     if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or math.isnan(value)
-        or too_low
-        or too_high
+        not is_number
+        or (value <= low if low_open else value < low)
+        or (value >= high if high_open else value > high)
     ):
         interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
         raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
@@ -69,11 +66,15 @@ def check_int(name: str, value: int, low: int, high: int | None = None) -> int:
 
 def check_interval(name: str, value: tuple[float, float], low: float, high: float) -> tuple[float, float]:
     """A (min, max) pair inside [low, high] with min <= max."""
-    if len(value) != 2 or not low <= value[0] <= value[1] <= high:
+    pair = tuple(value) if isinstance(value, (tuple, list)) else ()
+    numbers = len(pair) == 2 and all(
+        isinstance(end, (int, float)) and not isinstance(end, bool) for end in pair
+    )
+    if not numbers or not low <= pair[0] <= pair[1] <= high:
         raise ValueError(
             f"{name} must be a pair (min, max) with {low} <= min <= max <= {high}, got {value!r}"
         )
-    return float(value[0]), float(value[1])
+    return float(pair[0]), float(pair[1])
 
 
 def check_batch(inputs: Tensor, targets: Tensor) -> None:

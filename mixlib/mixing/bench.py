@@ -27,7 +27,7 @@ import torchvision
 from timm.data import Mixup
 from torchvision.transforms import v2
 
-from mixlib.mixing import MIXING, create_batch_transform
+from mixlib.mixing import METHODS, MIXING, create_batch_transform
 from mixlib.models import create_model
 from mixlib.training import training_step
 
@@ -85,7 +85,7 @@ def _devices(choice: str) -> list[str]:
 
 def _methods(spec: str) -> list[str]:
     if spec == "all":
-        return [name for name in MIXING.names() if name != "none"]
+        return [method.name for method in METHODS]
     names = [name.strip() for name in spec.split(",") if name.strip()]
     for name in names:
         MIXING.get(name, "--methods entry")
@@ -178,9 +178,12 @@ def _round_robin(
     device: torch.device,
     warmup: int = 2,
 ) -> dict[str, list[float]]:
-    """Seconds per call: every round calls each candidate once, so drift hits all of them alike."""
-    for work in candidates.values():
-        for _ in range(warmup):
+    """Seconds per call: every round calls each candidate once, so drift hits all of them alike.
+
+    Candidates in `limited` (the slow model-based ones) get that many rounds and one warm-up call.
+    """
+    for name, work in candidates.items():
+        for _ in range(1 if name in limited else warmup):
             work()
     times: dict[str, list[float]] = {name: [] for name in candidates}
     for _ in range(repeats):

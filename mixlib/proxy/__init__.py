@@ -17,10 +17,10 @@ code (`src/proxyattention/training.py`, search space in `src/main.py`):
 | `cam_class` | `predicted` | `cam(input_tensor=..., targets=None)` explains the predicted class |
 | `threshold` | 0.85 | `proxy_threshold`; `torch.where(grads > threshold, ...)` in `proxy_one_batch` |
 | `weight` | 0.1 | `proxy_image_weight` |
-| `replacement` | `blended`: x' = (1 - weight * cam) * x | `pixel_replacement_method`; others: mean/max/min/halfmax of the CAM |
+| `replacement` | `blended`: x' = (1 - weight * cam) * x | `pixel_replacement_method`; or a CAM statistic |
 | `clear_every_step` | false | `clear_every_step: [False]` next to the schedule above |
 | `cam_batch_size` | null (the run's batch size) | CAMs in chunks of `config["batch_size"]` |
-| `mixing`, `mixing_params` | `none`, {} | (this project: the batch transform Proxy Attention is combined with) |
+| `mixing`, `mixing_params` | `none`, {} | (this project) the batch transform combined with the proxies |
 
 Schedule forms (see `settings.SCHEDULE_FORMS`): the thesis list, whose integers are normal epochs and
 each `"p"` one proxy epoch, must cover exactly the run's `epochs` and start with normal epochs;

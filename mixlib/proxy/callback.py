@@ -35,7 +35,14 @@ CACHE = "proxy"
 EXAMPLES = "examples.pt"
 EXAMPLE_COUNT = 8  # originals, CAMs and proxies of the first proxy step kept for the report
 SELECTION_SEED_OFFSET = 2  # epoch_seed + 0: data transforms, + 1: mixing; + 2: proxy selection
-RECORD_FIELDS = ("proxy_step", "proxy_misclassified", "proxy_made", "proxy_used", "proxy_extra_steps", "proxy_seconds")
+RECORD_FIELDS = (
+    "proxy_step",
+    "proxy_misclassified",
+    "proxy_made",
+    "proxy_used",
+    "proxy_extra_steps",
+    "proxy_seconds",
+)
 
 
 class ProxyAttention:
@@ -92,12 +99,16 @@ class ProxyAttention:
         """This epoch's proxies and the number of misclassified training images they were chosen from."""
         images = self._training_images(trainer)
         logits, labels = predict(trainer.model, trainer.eval_loader(images), trainer.device)
-        generator = torch.Generator().manual_seed(epoch_seed(trainer.config.seed, epoch) + SELECTION_SEED_OFFSET)
+        generator = torch.Generator().manual_seed(
+            epoch_seed(trainer.config.seed, epoch) + SELECTION_SEED_OFFSET
+        )
         chosen = select_misclassified(logits, labels, self.settings, generator)
         misclassified = int((logits.argmax(1) != labels).sum())
         samples = [images[int(i)] for i in chosen]
         if not samples:
-            return ProxyImages(torch.zeros(0, 3, 1, 1, dtype=torch.uint8), labels[:0], chosen, epoch), misclassified
+            return ProxyImages(
+                torch.zeros(0, 3, 1, 1, dtype=torch.uint8), labels[:0], chosen, epoch
+            ), misclassified
         inputs = torch.stack([s["image"] for s in samples])
         targets = logits.argmax(1)[chosen] if self.settings.cam_class == "predicted" else labels[chosen]
         cams = torch.from_numpy(
@@ -174,7 +185,7 @@ class ProxyAttention:
 
 
 def batches(images: int, batch_size: int) -> int:
-    """Optimiser steps of an epoch under `Trainer.train_loader` (drop_last once there is more than a batch)."""
+    """Optimiser steps in an epoch of `Trainer.train_loader` (it drops a last partial batch unless alone)."""
     return images // batch_size if images > batch_size else math.ceil(images / batch_size)
 
 

@@ -138,7 +138,9 @@ class ProxyImageDataset(AnnotatedImageDataset):
         self.records = []
         self.skipped = []
         self.samples = [sample for step in steps for sample in _samples(step)]
-        self.labels = torch.cat([step.labels for step in steps]) if steps else torch.zeros(0, dtype=torch.long)
+        self.labels = (
+            torch.cat([step.labels for step in steps]) if steps else torch.zeros(0, dtype=torch.long)
+        )
 
 
 def _samples(step: ProxyImages) -> list[dict]:
@@ -147,7 +149,9 @@ def _samples(step: ProxyImages) -> list[dict]:
     for row in range(len(step)):
         sample: dict = {"image": tv_tensors.Image(step.images[row])}
         if step.boxes is not None:
-            sample["box"] = tv_tensors.BoundingBoxes(step.boxes[row : row + 1], format="XYXY", canvas_size=canvas)
+            sample["box"] = tv_tensors.BoundingBoxes(
+                step.boxes[row : row + 1], format="XYXY", canvas_size=canvas
+            )
         if step.masks is not None:
             sample["mask"] = tv_tensors.Mask(step.masks[row])
         samples.append(sample)

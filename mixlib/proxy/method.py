@@ -17,7 +17,7 @@ from mixlib.proxy.settings import ProxySettings
 
 @MIXING.register("proxy")
 def proxy_attention(**method_params: Any) -> BatchTransform:
-    """Proxy Attention's per-batch transform: its inner mixing method's (the proxies come from the callback)."""
+    """Proxy Attention per batch: its inner mixing method's transform (the proxies come from the callback)."""
     settings = ProxySettings.from_params(method_params)
     return create_batch_transform(settings.mixing, **settings.mixing_params)
 

@@ -117,7 +117,9 @@ class ProxySettings:
         allowed = list(cls.__dataclass_fields__)
         unknown = sorted(map(str, set(params) - set(allowed)))
         if unknown:
-            raise ValueError(f"unknown method_params {unknown} for method 'proxy'; allowed: {', '.join(allowed)}")
+            raise ValueError(
+                f"unknown method_params {unknown} for method 'proxy'; allowed: {', '.join(allowed)}"
+            )
         settings = cls(**params)
         if epochs is not None:
             settings.parsed_schedule.check_fits(epochs)
@@ -135,15 +137,20 @@ class ProxySettings:
         _choose("replacement", self.replacement, REPLACEMENTS)
         CAM_METHODS.get(self.cam_method, "method_params.cam_method")
         if not isinstance(self.clear_every_step, bool):
-            raise ValueError(f"method_params.clear_every_step must be true or false; got {self.clear_every_step!r}")
-        if self.cam_batch_size is not None and not (_is_int(self.cam_batch_size) and self.cam_batch_size >= 1):
             raise ValueError(
-                f"method_params.cam_batch_size must be a positive integer or null; got {self.cam_batch_size!r}"
+                f"method_params.clear_every_step must be true or false; got {self.clear_every_step!r}"
+            )
+        if self.cam_batch_size is not None and not (
+            _is_int(self.cam_batch_size) and self.cam_batch_size >= 1
+        ):
+            raise ValueError(
+                "method_params.cam_batch_size must be a positive integer or null; "
+                f"got {self.cam_batch_size!r}"
             )
         if self.mixing == "proxy" or not isinstance(self.mixing_params, Mapping):
             raise ValueError(
-                "method_params.mixing must name a mixing method other than 'proxy' and mixing_params must be a "
-                f"mapping; got mixing={self.mixing!r}, mixing_params={self.mixing_params!r}"
+                "method_params.mixing must name a mixing method other than 'proxy' and mixing_params "
+                f"must be a mapping; got mixing={self.mixing!r}, mixing_params={self.mixing_params!r}"
             )
         try:
             create_batch_transform(self.mixing, **self.mixing_params)

@@ -26,20 +26,30 @@ from mixlib.report.summary import NOISE_STANDARD_ERRORS, verdict
 from mixlib.training import RunResult, build_eval_dataset, load_finished_run
 
 BOX_ACCURACY_COLUMNS = {f"box_acc_{delta:.1f}": f"{delta:.1f}" for delta in IOU_THRESHOLDS}
-# column -> (label in the book, scale applied for display); percentages are stored as 0-100 already
-SCORES: dict[str, tuple[str, float]] = {
-    "accuracy": ("accuracy %", 100.0),
-    "max_box_acc_v2": ("MaxBoxAccV2 %", 1.0),
-    **{column: (f"box acc. IoU {key} %", 1.0) for column, key in BOX_ACCURACY_COLUMNS.items()},
-    "top1_localisation": ("top-1 loc. %", 1.0),
-    "pointing_game": ("pointing game %", 1.0),
-    "pxap": ("PxAP", 1.0),
-    "part_share": ("CAM mass on part", 1.0),
-    "part_ratio": ("part ratio", 1.0),
-    "body_ratio": ("body ratio", 1.0),
-    "background_ratio": ("background ratio", 1.0),
-    "deletion_auc": ("deletion AUC ↓", 1.0),
-    "insertion_auc": ("insertion AUC ↑", 1.0),
+
+
+@dataclass(frozen=True)
+class Score:
+    """How a score column is shown: its label, the factor to its shown unit, and decimals."""
+
+    label: str
+    scale: float = 1.0  # accuracy is stored as a fraction; the localisation percentages are 0-100 already
+    digits: int = 1
+
+
+SCORES: dict[str, Score] = {
+    "accuracy": Score("accuracy %", 100.0),
+    "max_box_acc_v2": Score("MaxBoxAccV2 %"),
+    **{column: Score(f"box acc. IoU {key} %") for column, key in BOX_ACCURACY_COLUMNS.items()},
+    "top1_localisation": Score("top-1 loc. %"),
+    "pointing_game": Score("pointing game %"),
+    "pxap": Score("PxAP", digits=3),
+    "part_share": Score("CAM mass on part", digits=3),
+    "part_ratio": Score("part ratio", digits=2),
+    "body_ratio": Score("body ratio", digits=2),
+    "background_ratio": Score("background ratio", digits=2),
+    "deletion_auc": Score("deletion AUC ↓", digits=3),
+    "insertion_auc": Score("insertion AUC ↑", digits=3),
 }
 BOX_TABLE = ("accuracy", "max_box_acc_v2", *BOX_ACCURACY_COLUMNS, "top1_localisation", "pointing_game")
 PART_TABLE = ("pxap", "part_share", "part_ratio", "body_ratio", "background_ratio")
@@ -51,14 +61,19 @@ COMPARED = {"max_box_acc_v2": "MaxBoxAccV2", "part_ratio": "part ratio"}
 # --------------------------------------------------------------------------- scores from run folders
 
 
-def collect_localisation(runs_dir: str | Path, configurations: Sequence[str]) -> pd.DataFrame:
+def collect_localisation(
+    runs_dir: str | Path, configurations: Sequence[str], seeds: Sequence[int] | None = None
+) -> pd.DataFrame:
     """One row per finished run (configuration, seed): test accuracy and the scalar localisation scores.
 
-    Scores a run does not have (no boxes, or no masks for PxAP and part coverage) are NaN.
+    Only the given `seeds` are read (all seed folders when None). Scores a run does not have (no
+    boxes, or no masks for PxAP and part coverage) are NaN.
     """
     rows = []
     for name in configurations:
         for metrics_path in sorted((Path(runs_dir) / name).glob("seed*/metrics.json")):
+            if seeds is not None and metrics_path.parent.name not in {f"seed{seed}" for seed in seeds}:
+                continue
             metrics = json.loads(metrics_path.read_text())
             config = json.loads((metrics_path.parent / "config.json").read_text())
             rows.append(
@@ -137,8 +152,8 @@ def display_scores(summary: pd.DataFrame, scores: Sequence[str]) -> pd.DataFrame
         mean, std = summary[f"{score}_mean"], summary[f"{score}_std"]
         if mean.isna().all():
             continue
-        label, scale = SCORES[score]
-        digits = 1 if scale * mean.abs().max() >= 10 else 3
+        shown_as = SCORES[score]
+        label, scale, digits = shown_as.label, shown_as.scale, shown_as.digits
         shown[label] = [
             "–"
             if np.isnan(m)
@@ -157,49 +172,35 @@ def display_scores(summary: pd.DataFrame, scores: Sequence[str]) -> pd.DataFrame
     return shown
 
 
+VERDICT_PHRASES = {
+    "better": "higher than the baseline by more than {n:g} standard errors",
+    "worse": "lower than the baseline by more than {n:g} standard errors",
+    "within noise": "within noise (difference under {n:g} standard errors)",
+    "single seed: not resolved": "not resolved (a single seed on one side)",
+}
+
+
 def noise_statement(summary: pd.DataFrame, baseline: str = "baseline") -> str:
-    """A plain-language sentence per compared score: which configurations differ from the baseline
-    by more than the noise rule allows, and which do not."""
+    """Markdown bullets, one per compared score, naming the configurations in each verdict group."""
     if baseline not in summary.index:
         return (
-            f"There is no configuration named `{baseline}` among these runs, so differences between "
-            "configurations are not tested against noise; read the spreads in the table."
+            f"There is no configuration named `{baseline}` among these runs, so differences are not "
+            "tested against noise; read the spreads (± one standard deviation over seeds) in the tables."
         )
-    if summary["seeds"].min() < 2:
-        return (
-            "At least one configuration has a single seed, so no difference to the baseline can be told "
-            "apart from seed-to-seed noise for it (marked *single seed: not resolved*)."
-            + _resolved_sentences(summary)
-        )
-    return _resolved_sentences(summary).strip()
-
-
-def _resolved_sentences(summary: pd.DataFrame) -> str:
-    sentences = []
+    if len(summary) == 1:
+        return "Only the baseline was run, so there is nothing to compare."
+    lines = []
     for score, label in COMPARED.items():
-        column = f"{score}_verdict"
-        if column not in summary or summary[f"{score}_mean"].isna().all():
+        if summary[f"{score}_mean"].isna().all():
             continue
-        verdicts = summary[column]
-        better = list(verdicts.index[verdicts == "better"])
-        worse = list(verdicts.index[verdicts == "worse"])
-        if not better and not worse:
-            sentences.append(
-                f" {label}: no configuration differs from the baseline by more than "
-                f"{NOISE_STANDARD_ERRORS:g} standard errors; every difference in this column is within noise."
-            )
-            continue
-        parts = [
-            f"higher than the baseline: {', '.join(better)}" if better else "",
-            f"lower: {', '.join(worse)}" if worse else "",
+        verdicts = summary[f"{score}_verdict"]
+        groups = [
+            f"{phrase.format(n=NOISE_STANDARD_ERRORS)}: {', '.join(verdicts.index[verdicts == name])}"
+            for name, phrase in VERDICT_PHRASES.items()
+            if (verdicts == name).any()
         ]
-        noisy = int((verdicts == "within noise").sum())
-        sentences.append(
-            f" {label}, resolved beyond {NOISE_STANDARD_ERRORS:g} standard errors — "
-            + "; ".join(p for p in parts if p)
-            + f". The other {noisy} comparison(s) are within noise."
-        )
-    return "".join(sentences)
+        lines.append(f"- **{label}**: " + "; ".join(groups) + ".")
+    return "\n".join(lines)
 
 
 def plot_localisation(summary: pd.DataFrame) -> plt.Figure:

@@ -28,8 +28,9 @@ from mixlib.report.glossary import write_glossary_page
 from mixlib.report.profiles import Configuration, Profile, available_profiles, load_profile
 
 TRAIN_TEMPLATE = Path("notebooks/train.ipynb")
-# summary chapters: template name -> output name in book/generated/, each gets the profile's parameters
-SUMMARY_TEMPLATES = ("results",)
+# summary chapters, run after every configuration has trained: notebooks/<name>.ipynb is executed into
+# book/generated/<name>.ipynb with the profile's parameters
+SUMMARY_TEMPLATES = ("results", "mixing", "cams", "proxy", "latency")
 GENERATED = Path("book/generated")
 GLOSSARY_DATA = Path("book/glossary.yml")
 

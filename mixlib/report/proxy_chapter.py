@@ -1,0 +1,378 @@
+"""The Proxy Attention chapter (`notebooks/proxy.ipynb`): example proxies, accuracy and localisation
+against the baseline and the best mixing method, the cost of the proxy steps, and a statement of what
+the leak-free result shows, written from the numbers.
+
+Everything is read from finished run folders (`config.json`, `metrics.json`, `history.csv`, and the
+examples a proxy run keeps in `proxy/examples.pt`); nothing is trained here. The best mixing method is
+chosen on validation accuracy (the last epoch's `val_accuracy`), never on test results.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from mixlib.report.chapter import localisation_row
+from mixlib.report.summary import verdict
+
+PROXY_METHOD = "proxy"
+NOT_MIXING = ("none", PROXY_METHOD)  # methods that do not compete for "best mixing method"
+NO_PROXY = (
+    "This profile has no Proxy Attention configuration (`method: proxy`), so there is nothing to report."
+)
+# metric -> (label, factor to percent or unit shown); all higher-is-better
+COMPARED = {
+    "accuracy": ("test accuracy (%)", 100.0),
+    "max_box_acc_v2": ("MaxBoxAccV2 (%)", 1.0),
+    "top1_localisation": ("top-1 localisation (%)", 1.0),
+    "pointing_game": ("pointing game (%)", 1.0),
+    "pxap": ("PxAP", 1.0),
+}
+PROXY_COLUMNS = (
+    "steps",
+    "misclassified",
+    "made",
+    "used",
+    "extra_optimizer_steps",
+    "seconds",
+    "share_of_time",
+)
+WITHOUT_PROXIES = "the same training without proxy steps"
+THESIS_CLAIM = (
+    "The thesis proposes Proxy Attention as a way to improve a classifier by also training on altered "
+    "copies of the training images it currently gets wrong. The accuracy gains of its public reference "
+    "code come from runs that re-drew the train/validation split at every schedule step and wrote the "
+    "proxy images into the dataset folder, so validation images, and proxies of them, were trained on."
+)
+OUTCOMES = {
+    "better": "improves test accuracy by more than seed noise, as the thesis claims",
+    "within noise": "does not change test accuracy beyond seed noise: the thesis's gain does not reproduce",
+    "worse": "lowers test accuracy by more than seed noise, the opposite of the thesis's claim",
+    "single seed: not resolved": "cannot be judged: with a single seed on one side the difference is not "
+    "resolved (run more seeds)",
+}
+
+
+# -- reading the runs -------------------------------------------------------------------------------
+
+
+@dataclass
+class ProxyReport:
+    """The runs of a profile and the roles the chapter compares (None where a role has no run)."""
+
+    runs_dir: Path
+    runs: pd.DataFrame  # one row per finished (configuration, seed)
+    proxy_names: list[str]
+    baseline: str | None
+    best_mixing: str | None
+
+
+def load_report(
+    runs_dir: str | Path, configurations: Sequence[str], seeds: Sequence[int], baseline: str = "baseline"
+) -> ProxyReport:
+    runs = collect_runs(runs_dir, configurations, seeds)
+    names = list(dict.fromkeys(runs["configuration"])) if not runs.empty else []
+    proxy_names = [n for n in names if (runs.loc[runs["configuration"] == n, "method"] == PROXY_METHOD).all()]
+    return ProxyReport(
+        runs_dir=Path(runs_dir),
+        runs=runs,
+        proxy_names=proxy_names,
+        baseline=baseline if baseline in names else None,
+        best_mixing=best_by_validation(runs),
+    )
+
+
+def collect_runs(runs_dir: str | Path, configurations: Sequence[str], seeds: Sequence[int]) -> pd.DataFrame:
+    """One row per finished run of the given configurations and seeds."""
+    rows = [
+        run_row(name, path)
+        for name in configurations
+        for seed in seeds
+        if (path := Path(runs_dir) / name / f"seed{seed}" / "metrics.json").is_file()
+    ]
+    return pd.DataFrame(rows)
+
+
+def run_row(name: str, metrics_path: Path) -> dict:
+    folder = metrics_path.parent
+    metrics = json.loads(metrics_path.read_text())
+    config = json.loads((folder / "config.json").read_text())
+    history = pd.read_csv(folder / "history.csv")
+    params = config.get("method_params") or {}
+    proxy = metrics.get("proxy", {})
+    return {
+        "configuration": name,
+        "method": config["method"],
+        "mixing": params.get("mixing", "none") if config["method"] == PROXY_METHOD else config["method"],
+        "method_params": params,
+        "setting": {k: v for k, v in config.items() if k not in ("seed", "method", "method_params")},
+        "seed": metrics["seed"],
+        "run_dir": str(folder),
+        "accuracy": metrics["accuracy"],
+        "val_accuracy": float(history["val_accuracy"].iloc[-1]),
+        "training_seconds": float(history["epoch_seconds"].sum()),
+        **localisation_row(metrics.get("localisation", {})),
+        **{f"proxy_{key}": proxy[key] for key in PROXY_COLUMNS if key in proxy},
+    }
+
+
+def best_by_validation(runs: pd.DataFrame) -> str | None:
+    """The mixing configuration with the highest mean final validation accuracy over seeds."""
+    if runs.empty:
+        return None
+    mixing = runs[~runs["method"].isin(NOT_MIXING)]
+    if mixing.empty:
+        return None
+    return str(mixing.groupby("configuration", sort=False)["val_accuracy"].mean().idxmax())
+
+
+def references(report: ProxyReport, name: str) -> list[tuple[str, str]]:
+    """(role, configuration) pairs a proxy configuration is compared with; a configuration in several
+    roles appears once, with its roles joined."""
+    candidates = [
+        ("the baseline", report.baseline),
+        ("the best mixing method by validation accuracy", report.best_mixing),
+        (WITHOUT_PROXIES, without_proxies(report.runs, name)),
+    ]
+    roles: dict[str, list[str]] = {}
+    for role, configuration in candidates:
+        if configuration is not None:
+            roles.setdefault(configuration, []).append(role)
+    return [(" and ".join(names), configuration) for configuration, names in roles.items()]
+
+
+def without_proxies(runs: pd.DataFrame, name: str) -> str | None:
+    """The configuration that trains exactly as `name` but without proxy steps, if the profile has one."""
+    mine = runs[runs["configuration"] == name].iloc[0]
+    inner = {"method": mine["mixing"], "params": mine["method_params"].get("mixing_params", {})}
+    for _, row in runs.drop_duplicates("configuration").iterrows():
+        if (row["method"], row["method_params"], row["setting"]) == (
+            inner["method"],
+            inner["params"],
+            mine["setting"],
+        ):
+            return str(row["configuration"])
+    return None
+
+
+# -- tables -----------------------------------------------------------------------------------------
+
+
+def settings_table(report: ProxyReport) -> pd.DataFrame:
+    """The method_params of every proxy configuration (what differs from the defaults)."""
+    rows = {
+        name: report.runs.loc[report.runs["configuration"] == name, "method_params"].iloc[0]
+        for name in report.proxy_names
+    }
+    return pd.DataFrame(
+        {name: {k: str(v) for k, v in params.items()} for name, params in rows.items()}
+    ).fillna("(default)")
+
+
+def comparisons(report: ProxyReport) -> pd.DataFrame:
+    """Every proxy configuration against its references, per metric: means, spreads, difference, verdict."""
+    rows = []
+    for name in report.proxy_names:
+        for role, reference in references(report, name):
+            for metric, (label, scale) in COMPARED.items():
+                rows.extend(compare(report.runs, name, reference, role, metric, label, scale))
+    return pd.DataFrame(rows)
+
+
+def compare(
+    runs: pd.DataFrame, name: str, reference: str, role: str, metric: str, label: str, scale: float
+) -> list[dict]:
+    if metric not in runs:
+        return []
+    ours = runs.loc[runs["configuration"] == name, metric].dropna() * scale
+    theirs = runs.loc[runs["configuration"] == reference, metric].dropna() * scale
+    if ours.empty or theirs.empty:
+        return []
+    difference = ours.mean() - theirs.mean()
+    standard_error = float(np.sqrt(ours.var(ddof=1) / len(ours) + theirs.var(ddof=1) / len(theirs)))
+    return [
+        {
+            "proxy configuration": name,
+            "compared with": f"{reference}: {role}",
+            "reference": reference,
+            "role": role,
+            "metric": label,
+            "proxy mean": ours.mean(),
+            "proxy std": ours.std(ddof=1),
+            "reference mean": theirs.mean(),
+            "reference std": theirs.std(ddof=1),
+            "seeds": f"{len(ours)} vs {len(theirs)}",
+            "difference": difference,
+            "verdict": verdict(difference, standard_error, len(ours), len(theirs)),
+        }
+    ]
+
+
+def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The comparison as 'mean ± std' strings, for the book."""
+    if table.empty:
+        return table
+    shown = table[["proxy configuration", "compared with", "metric", "seeds"]].copy()
+    shown["proxy"] = [pm_text(m, s) for m, s in zip(table["proxy mean"], table["proxy std"], strict=True)]
+    shown["reference"] = [
+        pm_text(m, s) for m, s in zip(table["reference mean"], table["reference std"], strict=True)
+    ]
+    shown["Δ"] = table["difference"].map(lambda d: f"{d:+.2f}")
+    shown["verdict"] = table["verdict"]
+    return shown.set_index(["proxy configuration", "compared with", "metric"])
+
+
+def pm_text(mean: float, std: float) -> str:
+    return f"{mean:.2f} ± {std:.2f}" if np.isfinite(std) else f"{mean:.2f}"
+
+
+def cost_table(report: ProxyReport) -> pd.DataFrame:
+    """Per proxy configuration, means over seeds: what the proxy steps made, used and cost."""
+    runs = report.runs
+    baseline_seconds = (
+        runs.loc[runs["configuration"] == report.baseline, "training_seconds"].mean()
+        if report.baseline
+        else np.nan
+    )
+    rows = {}
+    for name in report.proxy_names:
+        mine = runs[runs["configuration"] == name]
+        steps = mine["proxy_steps"].replace(0, np.nan)
+        total = mine["training_seconds"] + mine["proxy_seconds"]
+        rows[name] = {
+            "proxy epochs": mine["proxy_steps"].mean(),
+            "misclassified training images per step": (mine["proxy_misclassified"] / steps).mean(),
+            "proxies made per step": (mine["proxy_made"] / steps).mean(),
+            "proxy images trained on (image-epochs)": mine["proxy_used"].mean(),
+            "extra optimiser steps": mine["proxy_extra_optimizer_steps"].mean(),
+            "seconds per proxy step": (mine["proxy_seconds"] / steps).mean(),
+            "proxy seconds per run": mine["proxy_seconds"].mean(),
+            "share of training time %": 100 * mine["proxy_share_of_time"].mean(),
+            "training time vs baseline": total.mean() / baseline_seconds,
+        }
+    return pd.DataFrame(rows).round(2)
+
+
+# -- figures ----------------------------------------------------------------------------------------
+
+
+def read_examples(report: ProxyReport, name: str) -> dict | None:
+    """The examples the first seed of a proxy configuration kept (None if it made no proxy)."""
+    folders = report.runs.loc[report.runs["configuration"] == name, "run_dir"]
+    path = Path(folders.iloc[0]) / "proxy" / "examples.pt"
+    return torch.load(path, weights_only=True) if path.is_file() else None
+
+
+def plot_examples(examples: dict, title: str, count: int = 8) -> plt.Figure:
+    """Columns: training images the model got wrong. Rows: original, CAM, proxy, what changed."""
+    shown = min(count, len(examples["labels"]))
+    names = examples["class_names"]
+    figure, axes = plt.subplots(4, shown, figsize=(1.45 * shown + 0.8, 6.2), squeeze=False)
+    originals = examples["originals"][:shown].permute(0, 2, 3, 1).numpy()
+    proxies = examples["proxies"][:shown].permute(0, 2, 3, 1).numpy()
+    change = np.abs(originals.astype(np.int16) - proxies.astype(np.int16)).mean(axis=-1)
+    for column in range(shown):
+        cam = examples["cams"][column].numpy()
+        axes[0, column].imshow(originals[column])
+        true, guess = (names[int(examples[key][column])] for key in ("labels", "predicted"))
+        axes[0, column].set_title(f"{true[:16]}\npred: {guess[:16]}", fontsize=6)
+        axes[1, column].imshow(originals[column])
+        axes[1, column].imshow(cam, cmap="jet", alpha=0.5, vmin=0, vmax=1)
+        axes[1, column].contour(cam > examples["threshold"], levels=[0.5], colors="white", linewidths=0.8)
+        axes[2, column].imshow(proxies[column])
+        axes[3, column].imshow(change[column], cmap="magma", vmin=0, vmax=max(1.0, float(change.max())))
+    for row, label in enumerate(("original", "CAM (white: > threshold)", "proxy", "|proxy - original|")):
+        axes[row, 0].set_ylabel(label, fontsize=7)
+    for axis in axes.flat:
+        axis.set_xticks([])
+        axis.set_yticks([])
+    figure.suptitle(f"{title}: first proxy step (epoch {examples['epoch']})", fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
+def plot_accuracy(report: ProxyReport) -> plt.Figure:
+    """Test accuracy, mean ± std over seeds, of every proxy configuration and its references."""
+    names = list(
+        dict.fromkeys([c for n in report.proxy_names for _, c in references(report, n)] + report.proxy_names)
+    )
+    grouped = report.runs.groupby("configuration")["accuracy"]
+    means, stds = grouped.mean()[names] * 100, grouped.std(ddof=1)[names].fillna(0) * 100
+    colours = ["tab:red" if n in report.proxy_names else "tab:blue" for n in names]
+    figure, axis = plt.subplots(figsize=(1.1 * len(names) + 2.5, 3.4))
+    axis.bar(range(len(names)), means, yerr=stds, capsize=3, color=colours)
+    axis.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+    axis.set(ylabel="test accuracy %", title="Proxy Attention (red) and its references (blue), mean ± std")
+    axis.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+# -- the statement ----------------------------------------------------------------------------------
+
+
+def conclusion(report: ProxyReport) -> str:
+    """What the leak-free runs show about the thesis's claim, written from the comparison table."""
+    table = comparisons(report)
+    costs = cost_table(report)
+    paragraphs = [THESIS_CLAIM]
+    for name in report.proxy_names:
+        paragraphs.append(
+            configuration_statement(name, table[table["proxy configuration"] == name], costs[name])
+        )
+    return "\n\n".join(paragraphs)
+
+
+def configuration_statement(name: str, table: pd.DataFrame, costs: pd.Series) -> str:
+    accuracy = table[table["metric"] == COMPARED["accuracy"][0]]
+    if accuracy.empty:
+        return f"`{name}`: no reference configuration finished, so there is nothing to compare it with."
+    # the main comparison is the ablation (same training, no proxy steps) where the profile has it
+    ablation = accuracy[accuracy["role"].str.contains(WITHOUT_PROXIES)]
+    first = (ablation if len(ablation) else accuracy).iloc[0]
+    sentences = [
+        f"With the split fixed for the whole run and proxies only ever in the training set, `{name}` "
+        f"reaches {pm_text(first['proxy mean'], first['proxy std'])} % test accuracy over "
+        f"{first['seeds'].split()[0]} seed(s)."
+    ]
+    for _, row in accuracy.iterrows():
+        reference = pm_text(row["reference mean"], row["reference std"])
+        sentences.append(
+            f"Against {row['role']}, `{row['reference']}` ({reference} %), the difference is "
+            f"{row['difference']:+.2f} points: {row['verdict']}."
+        )
+    localisation = table[(table["metric"] != COMPARED["accuracy"][0]) & (table["role"] == first["role"])]
+    if not localisation.empty:
+        changes = "; ".join(
+            f"{row['metric']} {row['difference']:+.2f} ({row['verdict']})"
+            for _, row in localisation.iterrows()
+        )
+        sentences.append(f"Localisation against `{first['reference']}`: {changes}.")
+    share = costs["share of training time %"]
+    sentences.append(
+        f"So, leak-free, Proxy Attention {OUTCOMES[first['verdict']]}, compared with `{first['reference']}` "
+        f"({first['role']}). "
+        f"Its proxy steps took {share:.1f} % of the run's training time."
+    )
+    return " ".join(sentences)
+
+
+def overview(report: ProxyReport, profile_name: str, profile_title: str) -> str:
+    """The chapter's opening lines: which configurations play which role."""
+    if not report.proxy_names:
+        return f"Profile **{profile_name}** ({profile_title}). {NO_PROXY}"
+    baseline = f"`{report.baseline}`" if report.baseline else "none (no configuration of that name)"
+    best = f"`{report.best_mixing}`" if report.best_mixing else "none (no mixing configuration)"
+    names = ", ".join(f"`{n}`" for n in report.proxy_names)
+    return (
+        f"Profile **{profile_name}** ({profile_title}). Proxy Attention configuration(s): {names}, "
+        f"{len(report.runs)} finished run(s) in all, read from `{report.runs_dir}`. Baseline: {baseline}. "
+        f"Best mixing method by mean final validation accuracy: {best}."
+    )
