@@ -501,4 +501,4 @@ def test_chapter_reads_a_real_proxy_run(runs):
     assert len(figure.axes) == 4 * min(3, len(examples["labels"]))
     costs = proxy_chapter.cost_table(report)["straight"]
     assert costs["proxy epochs"] == 2 and costs["proxies made per step"] > 0
-    assert "no reference configuration" in proxy_chapter.conclusion(report)
+    assert proxy_chapter.NO_REFERENCE in proxy_chapter.conclusion(report)

@@ -144,7 +144,7 @@ def synthetic_classes(num_classes: int) -> list[SyntheticClass]:
 
 def _check_int(name: str, value: object, low: int, high: int | None) -> None:
     allowed = f"{low}..{high}" if high is not None else f">= {low}"
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+    if isinstance(value, bool) or not isinstance(value, int):  # plain int: the spec is written to JSON
         raise ValueError(f"{name} must be an integer ({allowed}), got {value!r}")
     if value < low or (high is not None and value > high):
         raise ValueError(f"{name} must be in {allowed}, got {value}")

@@ -446,7 +446,8 @@ def plot_latency(chapter: LatencyChapter, power_mode: str = "MAXN") -> plt.Figur
 
 def hardware_note() -> str:
     """The peak figures the roofline uses, from the library's constants."""
-    peaks = ", ".join(f"{p.upper()} {v / 1e12:g} T/s" for p, v in DENSE_PEAK_MAXN.items())
+    units = {"fp16": "TFLOP/s", "int8": "TOP/s"}
+    peaks = ", ".join(f"{p.upper()} {v / 1e12:g} {units.get(p, 'T/s')}" for p, v in DENSE_PEAK_MAXN.items())
     modes = ", ".join(f"{m} {s:g}" for m, s in POWER_MODE_SCALE.items())
     return f"Dense tensor-core peaks at MAXN: {peaks}; power-mode scale s: {modes}."
 

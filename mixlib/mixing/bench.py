@@ -10,12 +10,13 @@
    the step without mixing, steps interleaved the same way.
 
 timm's Mixup mixes in place, so it works on its own copy of the batch; the library figures include
-building their one-hot targets, ours the label indices and the per-sample lam.
+building their one-hot targets, ours the label indices, per-sample lam, mask and partner index.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -61,9 +62,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def benchmark(args: argparse.Namespace) -> dict:
     methods = _methods(args.methods)
-    for name, value in (("--batch-size", args.batch_size), ("--image-size", args.image_size)):
-        if value < 2:
-            raise ValueError(f"{name} must be at least 2, got {value}")
+    minimums = {
+        "--batch-size": (args.batch_size, 2),
+        "--image-size": (args.image_size, 8),
+        "--repeats": (args.repeats, 1),
+        "--model-repeats": (args.model_repeats, 1),
+        "--step-batch-size": (args.step_batch_size, 2),
+        "--step-repeats": (args.step_repeats, 1),
+    }
+    for name, (value, minimum) in minimums.items():
+        if value < minimum:
+            raise ValueError(f"{name} must be at least {minimum}, got {value}")
     devices = _devices(args.device)
     results = {}
     for device in devices:
@@ -186,10 +195,13 @@ def _round_robin(
         for _ in range(1 if name in limited else warmup):
             work()
     times: dict[str, list[float]] = {name: [] for name in candidates}
-    for _ in range(repeats):
-        for name, work in candidates.items():
+    names = list(candidates)
+    for round_index in range(repeats):
+        # Rotate the order every round, so no candidate always runs first or right after a slow one.
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
             if len(times[name]) < limited.get(name, repeats):
-                times[name].append(_seconds(work, device))
+                times[name].append(_seconds(candidates[name], device))
     return times
 
 
@@ -213,11 +225,24 @@ def _machine(devices: list[str]) -> dict:
         "torchvision": torchvision.__version__,
         "timm": timm.__version__,
         "python": platform.python_version(),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": _cpu_name(),
+        "cpu_count": os.cpu_count(),
         "threads": torch.get_num_threads(),
         "devices": devices,
         "cuda_device": torch.cuda.get_device_name() if "cuda" in devices else None,
     }
+
+
+def _cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo where there is one (platform.processor() is often empty)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _config(args: argparse.Namespace, methods: list[str]) -> dict:
@@ -239,7 +264,8 @@ def format_table(result: dict) -> str:
     batch = "x".join(str(side) for side in config["batch"])
     lines = [
         f"torch {machine['torch']}, torchvision {machine['torchvision']}, timm {machine['timm']}, "
-        f"{machine['threads']} threads" + (f", {machine['cuda_device']}" if machine["cuda_device"] else ""),
+        f"{machine['cpu']} ({machine['cpu_count']} cores, {machine['threads']} torch threads)"
+        + (f", {machine['cuda_device']}" if machine["cuda_device"] else ""),
     ]
     for device, tables in result["results"].items():
         lines += [

@@ -6,7 +6,8 @@ the image where the CAM is hot, and train on these *proxy* images too. Select it
 `{schedule: [2, "p", 2, "p", 1], mixing: cutmix, mixing_params: {alpha: 1.0}}`.
 
 Parameters (`method_params`), with their defaults and where each default comes from in the reference
-code (`src/proxyattention/training.py`, search space in `src/main.py`):
+code: `src/proxyattention/training.py` at commit 26e39d4 (functions named) and the `config` and
+`search_space` dicts of `src/main.py` at commit 023a2c1:
 
 | parameter | default | reference |
 |---|---|---|

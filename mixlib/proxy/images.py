@@ -11,14 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 from torchvision import tv_tensors
 
 from mixlib.data import AnnotatedImageDataset
-from mixlib.proxy.settings import ProxySettings
 from mixlib.registry import Registry
+
+if TYPE_CHECKING:  # settings validates against the registries below
+    from mixlib.proxy.settings import ProxySettings
 
 # -- which misclassified images become proxies ---------------------------------------------------
 

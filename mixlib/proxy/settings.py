@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mixlib.cams import CAM_METHODS
+from mixlib.proxy.images import REPLACEMENTS, SELECTIONS
 
 PROXY = "p"  # the thesis's marker for a proxy epoch in a schedule list
 EVERY_COUNT_KEYS = ("every", "count")
-SELECTIONS = ("first", "random", "highest_loss")
 CAM_CLASSES = ("predicted", "true")
-REPLACEMENTS = ("blended", "mean", "max", "min", "halfmax")
 REFERENCE_SCHEDULE = (5, PROXY, 9, PROXY, 9, PROXY, 9, PROXY, 4)
 SCHEDULE_FORMS = (
     'a list of positive integers (normal epochs) and "p" (one proxy epoch) that starts with an integer '
@@ -132,9 +131,9 @@ class ProxySettings:
         _check_number("fraction", self.fraction, 0.0, 1.0, low_open=True)
         _check_number("threshold", self.threshold, 0.0, 1.0)
         _check_number("weight", self.weight, 0.0, 1.0)
-        _choose("selection", self.selection, SELECTIONS)
+        SELECTIONS.get(self.selection, "method_params.selection")
+        REPLACEMENTS.get(self.replacement, "method_params.replacement")
         _choose("cam_class", self.cam_class, CAM_CLASSES)
-        _choose("replacement", self.replacement, REPLACEMENTS)
         CAM_METHODS.get(self.cam_method, "method_params.cam_method")
         if not isinstance(self.clear_every_step, bool):
             raise ValueError(

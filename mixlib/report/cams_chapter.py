@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mixlib.cams import CAM_METHODS, IOU_THRESHOLDS, compute_cams
+from mixlib.cams import CAM_METHODS, IOU_THRESHOLDS, borrowed_for_evaluation, compute_cams
 from mixlib.data import denormalise
+from mixlib.data.synthetic import MASK_PART
 from mixlib.evaluation import predict_classes
 from mixlib.report.chapter import draw_box, sample_indices
 from mixlib.report.summary import NOISE_STANDARD_ERRORS, verdict
@@ -204,16 +205,25 @@ def noise_statement(summary: pd.DataFrame, baseline: str = "baseline") -> str:
 
 
 def plot_localisation(summary: pd.DataFrame) -> plt.Figure:
-    """MaxBoxAccV2 against test accuracy per configuration (error bars: one std over seeds) and, where
-    the data has part masks, the part ratio per configuration (1 = no preference for the part)."""
-    with_parts = summary["part_ratio_mean"].notna().any()
+    """MaxBoxAccV2 against test accuracy per configuration and, where the data has part masks, the
+    part/body/background ratios per configuration. Error bars: one standard deviation over seeds."""
+    with_parts = bool(summary["part_ratio_mean"].notna().any())
     figure, axes = plt.subplots(
-        1, 2 if with_parts else 1, figsize=(12 if with_parts else 6.5, 4.4), squeeze=False
+        1, 2 if with_parts else 1, figsize=(13 if with_parts else 6.5, 4.6), squeeze=False
     )
-    scatter = axes[0, 0]
-    colours = plt.cm.tab20(np.linspace(0, 1, max(len(summary), 2)))
-    for colour, (name, row) in zip(colours, summary.iterrows(), strict=False):
-        scatter.errorbar(
+    # tab20 holds ten dark/light pairs: the dark shades first, so neighbours differ in hue
+    shades = np.arange(len(summary)) % 20
+    colours = plt.cm.tab20((shades * 2) % 20 + shades // 10)
+    _plot_box_accuracy_vs_accuracy(axes[0, 0], summary, colours)
+    if with_parts:
+        _plot_region_ratios(axes[0, 1], summary)
+    figure.tight_layout()
+    return figure
+
+
+def _plot_box_accuracy_vs_accuracy(axis: plt.Axes, summary: pd.DataFrame, colours: np.ndarray) -> None:
+    for colour, (name, row) in zip(colours, summary.iterrows(), strict=True):
+        axis.errorbar(
             row["accuracy_mean"] * 100,
             row["max_box_acc_v2_mean"],
             xerr=np.nan_to_num(row["accuracy_std"] * 100),
@@ -223,33 +233,41 @@ def plot_localisation(summary: pd.DataFrame) -> plt.Figure:
             capsize=3,
             label=name,
         )
-    scatter.set(
+    axis.set(
         xlabel="test accuracy %",
-        ylabel="MaxBoxAccV2 % (test, thresholds from validation)",
-        title="localisation vs classification",
+        ylabel="MaxBoxAccV2 % (test split, thresholds from validation)",
+        title="localisation against classification",
     )
-    scatter.grid(alpha=0.3)
-    scatter.legend(fontsize=7, ncol=2 if len(summary) > 8 else 1, loc="best")
-    if with_parts:
-        bars = axes[0, 1]
-        positions = np.arange(len(summary))
-        bars.bar(
-            positions,
-            summary["part_ratio_mean"],
-            yerr=summary["part_ratio_std"].fillna(0),
-            capsize=3,
-            color=colours[: len(summary)],
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, ncol=2 if len(summary) > 8 else 1, loc="best")
+
+
+REGION_COLOURS = {"part": "tab:red", "body": "tab:blue", "background": "tab:gray"}
+
+
+def _plot_region_ratios(axis: plt.Axes, summary: pd.DataFrame) -> None:
+    positions = np.arange(len(summary))
+    width = 0.8 / len(REGION_COLOURS)
+    for offset, (region, colour) in enumerate(REGION_COLOURS.items()):
+        axis.bar(
+            positions + (offset - 1) * width,
+            summary[f"{region}_ratio_mean"],
+            width,
+            yerr=summary[f"{region}_ratio_std"].fillna(0),
+            capsize=2,
+            color=colour,
+            label=region,
         )
-        bars.axhline(1.0, color="black", linestyle="--", linewidth=1, label="no preference (ratio 1)")
-        bars.set_xticks(positions, summary.index, rotation=45, ha="right", fontsize=8)
-        bars.set(
-            ylabel="CAM mass share on part / part area share",
-            title="discriminative region: part ratio (lower = less part-only)",
-        )
-        bars.legend(fontsize=7)
-        bars.grid(axis="y", alpha=0.3)
-    figure.tight_layout()
-    return figure
+    axis.axhline(1.0, color="black", linestyle="--", linewidth=1, label="no preference")
+    axis.set_xticks(positions, summary.index, rotation=45, ha="right", fontsize=8)
+    axis.set_xlim(-0.6, len(summary) - 0.4)
+    axis.set(
+        ylabel="CAM mass share / area share",
+        title="where the CAM mass lies (part far above body: the discriminative region problem)",
+    )
+    axis.title.set_fontsize(9)
+    axis.legend(fontsize=7)
+    axis.grid(axis="y", alpha=0.3)
 
 
 # --------------------------------------------------------------------------- the gallery
@@ -359,11 +377,13 @@ def gallery_predictions(results: Mapping[str, RunResult], samples: GallerySample
     """configuration -> predicted class of every gallery image."""
     predictions = {}
     for name, result in results.items():
-        was_training = result.model.training
-        result.model.eval()
-        predictions[name] = predict_classes(result.model, samples.images).numpy()
-        result.model.train(was_training)
+        with borrowed_for_evaluation(result.model) as model:
+            predictions[name] = predict_classes(model, samples.images).numpy()
     return predictions
+
+
+GALLERY_PANEL_INCHES = 1.0
+CAM_OPACITY = 0.5
 
 
 def plot_image_gallery(
@@ -373,57 +393,86 @@ def plot_image_gallery(
     predictions: Mapping[str, np.ndarray],
 ) -> plt.Figure:
     """One gallery image: rows = configurations, columns = the input, then every CAM method computed
-    for this image. Ground-truth box in green on every panel; the synthetic object's distinctive
-    part outlined in magenta on the input."""
+    for this image. Ground-truth box in green on every panel; on the input, the synthetic object's
+    distinctive part outlined in magenta and the row model's prediction (green: right, red: wrong).
+
+    The layout is fixed in inches rather than left to tight_layout, which is slow on a hundred panels.
+    """
     if not 0 <= position < len(samples.indices):
         raise ValueError(f"position must be in [0, {len(samples.indices)}); got {position!r}")
     rows = list(cams)
-    methods = [
-        m
-        for m in dict.fromkeys(m for row in cams.values() for m in row)
-        if all(m in cams[r] and len(cams[r][m]) > position for r in rows)
-    ]
+    computed = list(dict.fromkeys(method for per_method in cams.values() for method in per_method))
+    methods = [m for m in computed if all(m in cams[r] and len(cams[r][m]) > position for r in rows)]
+    figure, axes = _gallery_grid(len(rows), len(methods) + 1, max(len(name) for name in rows))
     picture = samples.pictures[position]
     label = int(samples.labels[position])
-    cell = 1.05
-    figure, axes = plt.subplots(
-        len(rows),
-        len(methods) + 1,
-        figsize=(cell * (len(methods) + 1) + 1.2, cell * len(rows) + 0.8),
-        squeeze=False,
-    )
     for row, name in enumerate(rows):
+        _draw_input(axes[row, 0], picture, samples, position, int(predictions[name][position]))
+        axes[row, 0].set_ylabel(name, fontsize=7, rotation=0, ha="right", va="center")
         for column, method in enumerate(methods, start=1):
-            axis = axes[row, column]
-            axis.imshow(picture)
-            axis.imshow(cams[name][method][position], cmap="jet", alpha=0.5, vmin=0, vmax=1)
-            if row == 0:
-                axis.set_title(method, fontsize=8)
-        guess = int(predictions[name][position])
-        first = axes[row, 0]
-        first.imshow(picture)
-        first.set_ylabel(name, fontsize=7, rotation=0, ha="right", va="center")
-        first.set_xlabel(
-            f"pred: {samples.class_names[guess][:12]}",
-            fontsize=6,
-            color="green" if guess == label else "red",
-            labelpad=1,
-        )
-        if samples.masks is not None:
-            first.contour(samples.masks[position] == 2, levels=[0.5], colors="magenta", linewidths=0.8)
+            axes[row, column].imshow(overlay(picture, cams[name][method][position]))
+    for column, title in enumerate(["input", *methods]):
+        axes[0, column].set_title(title, fontsize=8)
     for axis in axes.ravel():
         if samples.boxes is not None:
             draw_box(axis, samples.boxes[position].tolist())
         axis.set_xticks([])
         axis.set_yticks([])
-    axes[0, 0].set_title("input", fontsize=8)
-    skipped = [m for m in dict.fromkeys(m for row in cams.values() for m in row) if m not in methods]
+    skipped = [m for m in computed if m not in methods]
     note = f"; not computed for this image: {', '.join(skipped)}" if skipped else ""
     annotations = "green box: ground truth" if samples.boxes is not None else "no boxes in this dataset"
     figure.suptitle(
         f"test image {samples.indices[position]} (class {samples.class_names[label]}): "
         f"CAMs of the true class; {annotations}{note}",
         fontsize=8,
+        y=1 - 0.1 / figure.get_figheight(),
+        va="top",
     )
-    figure.tight_layout(rect=(0, 0, 1, 0.98 - 0.25 / (cell * len(rows) + 0.8)))
     return figure
+
+
+def _gallery_grid(rows: int, columns: int, label_characters: int) -> tuple[plt.Figure, np.ndarray]:
+    panel, gap, top, bottom = GALLERY_PANEL_INCHES, 0.06, 0.55, 0.08
+    left = 0.2 + 0.055 * label_characters
+    width = left + columns * panel + (columns - 1) * gap + 0.08
+    height = top + rows * panel + (rows - 1) * gap + bottom
+    figure, axes = plt.subplots(rows, columns, figsize=(width, height), squeeze=False)
+    figure.subplots_adjust(
+        left=left / width,
+        right=1 - 0.08 / width,
+        top=1 - top / height,
+        bottom=bottom / height,
+        wspace=gap / panel,
+        hspace=gap / panel,
+    )
+    return figure, axes
+
+
+def _draw_input(
+    axis: plt.Axes, picture: np.ndarray, samples: GallerySamples, position: int, guess: int
+) -> None:
+    axis.imshow(picture)
+    if samples.masks is not None:
+        axis.contour(samples.masks[position] == MASK_PART, levels=[0.5], colors="magenta", linewidths=0.8)
+    axis.text(
+        0.5,
+        0.02,
+        f"pred: {samples.class_names[guess]}",
+        transform=axis.transAxes,
+        ha="center",
+        va="bottom",
+        fontsize=5,
+        color="white",
+        bbox={
+            "facecolor": "green" if guess == samples.labels[position] else "red",
+            "alpha": 0.8,
+            "pad": 1,
+            "linewidth": 0,
+        },
+    )
+
+
+def overlay(picture: np.ndarray, cam: np.ndarray, opacity: float = CAM_OPACITY) -> np.ndarray:
+    """The picture (H, W, 3) in [0, 1] blended with the jet-coloured CAM (H, W) in [0, 1]."""
+    colours = plt.cm.jet(np.clip(cam, 0, 1))[..., :3]
+    return (1 - opacity) * picture + opacity * colours

@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mixlib.report.chapter import localisation_row
 from mixlib.report.summary import verdict
 
 PROXY_METHOD = "proxy"
@@ -43,6 +42,9 @@ PROXY_COLUMNS = (
     "extra_optimizer_steps",
     "seconds",
     "share_of_time",
+)
+NO_REFERENCE = (
+    "No baseline or mixing configuration of this profile has finished runs: nothing to compare with."
 )
 WITHOUT_PROXIES = "the same training without proxy steps"
 THESIS_CLAIM = (
@@ -107,6 +109,7 @@ def run_row(name: str, metrics_path: Path) -> dict:
     history = pd.read_csv(folder / "history.csv")
     params = config.get("method_params") or {}
     proxy = metrics.get("proxy", {})
+    localisation = metrics.get("localisation", {})
     return {
         "configuration": name,
         "method": config["method"],
@@ -118,7 +121,7 @@ def run_row(name: str, metrics_path: Path) -> dict:
         "accuracy": metrics["accuracy"],
         "val_accuracy": float(history["val_accuracy"].iloc[-1]),
         "training_seconds": float(history["epoch_seconds"].sum()),
-        **localisation_row(metrics.get("localisation", {})),
+        **{key: localisation[key] for key in COMPARED if key in localisation},
         **{f"proxy_{key}": proxy[key] for key in PROXY_COLUMNS if key in proxy},
     }
 
@@ -183,7 +186,23 @@ def comparisons(report: ProxyReport) -> pd.DataFrame:
         for role, reference in references(report, name):
             for metric, (label, scale) in COMPARED.items():
                 rows.extend(compare(report.runs, name, reference, role, metric, label, scale))
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+
+
+COMPARISON_COLUMNS = (
+    "proxy configuration",
+    "compared with",
+    "reference",
+    "role",
+    "metric",
+    "proxy mean",
+    "proxy std",
+    "reference mean",
+    "reference std",
+    "seeds",
+    "difference",
+    "verdict",
+)
 
 
 def compare(
@@ -257,7 +276,7 @@ def cost_table(report: ProxyReport) -> pd.DataFrame:
             "share of training time %": 100 * mine["proxy_share_of_time"].mean(),
             "training time vs baseline": total.mean() / baseline_seconds,
         }
-    return pd.DataFrame(rows).round(2)
+    return pd.DataFrame(rows).dropna(how="all").round(2)
 
 
 # -- figures ----------------------------------------------------------------------------------------
@@ -333,7 +352,7 @@ def conclusion(report: ProxyReport) -> str:
 def configuration_statement(name: str, table: pd.DataFrame, costs: pd.Series) -> str:
     accuracy = table[table["metric"] == COMPARED["accuracy"][0]]
     if accuracy.empty:
-        return f"`{name}`: no reference configuration finished, so there is nothing to compare it with."
+        return f"`{name}`: {NO_REFERENCE}"
     # the main comparison is the ablation (same training, no proxy steps) where the profile has it
     ablation = accuracy[accuracy["role"].str.contains(WITHOUT_PROXIES)]
     first = (ablation if len(ablation) else accuracy).iloc[0]

@@ -154,6 +154,7 @@ def write_book_sources(profile: Profile, runs_dir: Path) -> None:
     for number, configuration in enumerate(profile.configurations, start=1):
         notebook = nbformat.read(runs_dir / configuration.name / "chapter.ipynb", as_version=4)
         set_title(notebook, configuration, profile)
+        hide_injected_parameters(notebook)
         nbformat.write(notebook, GENERATED / "runs" / f"{number:02d}-{configuration.name}.ipynb")
     summary = {
         "profile_name": profile.name,
@@ -165,9 +166,13 @@ def write_book_sources(profile: Profile, runs_dir: Path) -> None:
     }
     for name in SUMMARY_TEMPLATES:
         print(f"summary chapter {name}", flush=True)
-        error = execute(Path("notebooks") / f"{name}.ipynb", GENERATED / f"{name}.ipynb", summary)
+        output = GENERATED / f"{name}.ipynb"
+        error = execute(Path("notebooks") / f"{name}.ipynb", output, summary)
         if error:
             raise SystemExit(f"summary notebook {name!r} failed: {error}")
+        notebook = nbformat.read(output, as_version=4)
+        hide_injected_parameters(notebook)
+        nbformat.write(notebook, output)
     write_glossary_page(GLOSSARY_DATA, GENERATED / "glossary.md")
 
 
@@ -178,6 +183,14 @@ def set_title(notebook: nbformat.NotebookNode, configuration: Configuration, pro
         f"# {configuration.title}\n\nConfiguration `{configuration.name}` of the `{profile.name}` profile "
         f"({profile.title}); {len(profile.seeds)} seed(s): {', '.join(map(str, profile.seeds))}."
     )
+
+
+def hide_injected_parameters(notebook: nbformat.NotebookNode) -> None:
+    """papermill's injected cell documents the run in the .ipynb; the book shows a parameter table instead."""
+    for cell in notebook.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
 
 
 def build_book(root: Path) -> None:
