@@ -127,7 +127,15 @@ def at_least(parameter: str, value: int, minimum: int) -> None:
 
 
 # Code that cannot change a trained model or its metrics: editing it must not retrain anything.
-NOT_TRAINING_CODE = ("report/", "latency/", "bench.py", "cli.py", "__main__.py", "mixing/bench.py", "cams/bench.py")
+NOT_TRAINING_CODE = (
+    "report/",
+    "latency/",
+    "bench.py",
+    "cli.py",
+    "__main__.py",
+    "mixing/bench.py",
+    "cams/bench.py",
+)
 
 
 def code_version(training_only: bool = False) -> str:

@@ -30,7 +30,10 @@ FAITHFULNESS_STEPS = 10  # deletion/insertion curves in 10 steps: coarse, but fa
 def stack(dataset: AnnotatedImageDataset) -> dict[str, Tensor]:
     """All samples of an evaluation dataset as tensors (images, labels, and boxes/masks if present)."""
     samples = [dataset[i] for i in range(len(dataset))]
-    stacked = {"image": torch.stack([s["image"] for s in samples]), "label": torch.tensor([s["label"] for s in samples])}
+    stacked = {
+        "image": torch.stack([s["image"] for s in samples]),
+        "label": torch.tensor([s["label"] for s in samples]),
+    }
     for key in ("box", "mask"):
         if samples and key in samples[0]:
             stacked[key] = torch.stack([s[key] for s in samples])
@@ -40,7 +43,12 @@ def stack(dataset: AnnotatedImageDataset) -> dict[str, Tensor]:
 @torch.no_grad()
 def predict_classes(model: nn.Module, images: Tensor, batch_size: int = 128) -> Tensor:
     device = next(model.parameters()).device
-    return torch.cat([model(images[i : i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(images), batch_size)])
+    return torch.cat(
+        [
+            model(images[i : i + batch_size].to(device)).argmax(1).cpu()
+            for i in range(0, len(images), batch_size)
+        ]
+    )
 
 
 def localisation_scores(
@@ -67,8 +75,10 @@ def localisation_scores(
         test_cams = compute_cams(model, test["image"], test["label"], method=cam_method)
         predicted = predict_classes(model, test["image"])
         height, width = test_cams.shape[1:]
-        object_masks = (test["mask"][:, 0] > 0).numpy() if "mask" in test else boxes_to_masks(
-            test_boxes(test), height, width
+        object_masks = (
+            (test["mask"][:, 0] > 0).numpy()
+            if "mask" in test
+            else boxes_to_masks(test_boxes(test), height, width)
         )
         box_accuracy = box_accuracy_at(test_cams, test_boxes(test), thresholds)
         scores = {
@@ -85,7 +95,11 @@ def localisation_scores(
             part_masks = test["mask"][:, 0].numpy()
             scores["pxap"] = pixel_average_precision(test_cams, object_masks)
             scores["part_coverage"] = part_coverage(test_cams, part_masks)
-        scores.update(faithfulness(model, test["image"][:faithfulness_images], predicted[:faithfulness_images], cam_method))
+        scores.update(
+            faithfulness(
+                model, test["image"][:faithfulness_images], predicted[:faithfulness_images], cam_method
+            )
+        )
     finally:
         model.train(was_training)
     return scores

@@ -452,7 +452,10 @@ def train_run(
         device,
         batch_size,
         create_batch_transform(config.method, **config.method_params),
-        [*create_loss_terms(config.lambda_ent, config.lambda_con, config.lambda_eq, config.seam_scale), *loss_terms],
+        [
+            *create_loss_terms(config.lambda_ent, config.lambda_con, config.lambda_eq, config.seam_scale),
+            *loss_terms,
+        ],
         [*create_method_callbacks(config.method, config.method_params, config.epochs), *callbacks],
         progress,
     )

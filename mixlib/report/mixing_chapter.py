@@ -55,16 +55,16 @@ def plot_method_gallery(
     batch = create_batch_transform(method, **params)(images, labels, generator=generator, model=model)
     pictures = denormalise(batch.inputs.detach()).permute(0, 2, 3, 1).numpy()
     figure, axes = plt.subplots(1, len(pictures), figsize=(1.6 * len(pictures), 2.1), squeeze=False)
-    for axis, picture, a, b, lam in zip(axes[0], pictures, batch.targets_a, batch.targets_b, batch.lam, strict=True):
+    for axis, picture, a, b, lam in zip(
+        axes[0], pictures, batch.targets_a, batch.targets_b, batch.lam, strict=True
+    ):
         axis.imshow(picture)
         axis.axis("off")
         if int(a) == int(b) or float(lam) >= 1.0:
             axis.set_title(f"{class_names[int(a)][:12]}\nλ = {float(lam):.2f}", fontsize=7)
         else:
-            axis.set_title(
-                f"{class_names[int(a)][:10]} {float(lam):.2f}\n+ {class_names[int(b)][:10]} {1 - float(lam):.2f}",
-                fontsize=7,
-            )
+            first, second = class_names[int(a)][:10], class_names[int(b)][:10]
+            axis.set_title(f"{first} {float(lam):.2f}\n+ {second} {1 - float(lam):.2f}", fontsize=7)
     figure.tight_layout()
     return figure
 
@@ -73,7 +73,9 @@ def benchmark_tables(methods: Sequence[str], image_size: int, **overrides: objec
     """`python -m mixlib bench mixing` with the given options, as two tables (transforms, training steps)."""
     parser = argparse.ArgumentParser()
     bench.add_arguments(parser)
-    args = parser.parse_args(["--methods", ",".join(methods), "--image-size", str(image_size), "--device", "cpu"])
+    args = parser.parse_args(
+        ["--methods", ",".join(methods), "--image-size", str(image_size), "--device", "cpu"]
+    )
     for name, value in overrides.items():
         setattr(args, name, value)
     result = bench.benchmark(args)
