@@ -108,7 +108,8 @@ def uniform(count: int, generator: torch.Generator | None, low: float = 0.0, hig
 
 def integers(high: Tensor | int, count: int, generator: torch.Generator | None) -> Tensor:
     """`count` int64 draws uniform over 0..high-1; `high` is an int or a (count,) tensor of bounds."""
-    high = torch.as_tensor(high, device=draw_device(generator))
+    if isinstance(high, int):
+        return torch.randint(high, (count,), generator=generator, device=draw_device(generator))
     return (uniform(count, generator) * high).long().minimum(high - 1)
 
 
@@ -175,26 +176,16 @@ class Boxes:
     def area(self) -> Tensor:
         return (self.bottom - self.top) * (self.right - self.left)
 
-    def _outside_spans(self, height: int, width: int) -> tuple[Tensor, Tensor]:
-        """(B, H) rows and (B, W) columns outside each box, by broadcast comparisons with an arange."""
-        rows = torch.arange(height, device=self.top.device)
-        cols = torch.arange(width, device=self.top.device)
-        out_rows = (rows < self.top[:, None]) | (rows >= self.bottom[:, None])
-        out_cols = (cols < self.left[:, None]) | (cols >= self.right[:, None])
-        return out_rows, out_cols
-
-    def inside(self, height: int, width: int) -> Tensor:
-        """Boolean (B, 1, H, W) mask of the pixels inside each box."""
-        out_rows, out_cols = self._outside_spans(height, width)
-        return ~(out_rows[:, :, None] | out_cols[:, None, :]).unsqueeze(1)
-
     def outside(self, height: int, width: int) -> Tensor:
         """Float (B, 1, H, W) mask, 1 outside each box and 0 inside: CutMix's own-image weight.
 
-        A pixel is outside when its row or its column is, so the mask is one broadcast maximum of two
-        small vectors: several times faster than building, negating and converting a boolean mask.
+        A pixel is outside when its row or its column is: the mask is one broadcast maximum of a (B, H)
+        and a (B, W) vector, several times faster than building, negating and converting a boolean mask.
         """
-        out_rows, out_cols = (span.float() for span in self._outside_spans(height, width))
+        rows = torch.arange(height, device=self.top.device)
+        cols = torch.arange(width, device=self.top.device)
+        out_rows = ((rows < self.top[:, None]) | (rows >= self.bottom[:, None])).float()
+        out_cols = ((cols < self.left[:, None]) | (cols >= self.right[:, None])).float()
         return torch.maximum(out_rows[:, :, None], out_cols[:, None, :]).unsqueeze(1)
 
 

@@ -57,6 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="auto: the CPU, and CUDA too when present",
     )
     parser.add_argument("--methods", default="all", help="comma-separated method names, or all")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: leave torch's setting); 1 is steadier on a shared machine",
+    )
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -69,10 +75,13 @@ def benchmark(args: argparse.Namespace) -> dict:
         "--model-repeats": (args.model_repeats, 1),
         "--step-batch-size": (args.step_batch_size, 2),
         "--step-repeats": (args.step_repeats, 1),
+        "--threads": (1 if args.threads is None else args.threads, 1),
     }
     for name, (value, minimum) in minimums.items():
         if value < minimum:
             raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     devices = _devices(args.device)
     results = {}
     for device in devices:

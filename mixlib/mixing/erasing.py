@@ -38,9 +38,13 @@ ATTEMPTS = 10
 
 
 def erase(inputs: Tensor, boxes: Boxes) -> Tensor:
-    """The batch with each sample's box set to 0."""
+    """The batch with each sample's box set to 0 (images are finite, so a product with the 0/1 mask).
+
+    A broadcast multiply is several times faster on the CPU than `masked_fill` with a broadcast
+    boolean mask.
+    """
     height, width = inputs.shape[-2:]
-    return inputs.masked_fill(boxes.inside(height, width), 0.0)
+    return inputs * boxes.outside(height, width).to(inputs.dtype)
 
 
 class Cutout(MixingMethod):

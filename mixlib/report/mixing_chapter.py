@@ -15,7 +15,9 @@ from torch import nn
 from mixlib.data import AnnotatedImageDataset, denormalise
 from mixlib.mixing import bench, create_batch_transform
 
-EXPLANATIONS = Path("book/methods.yml")
+# the book's data file, found from the package so the chapter runs from any working directory (nbval
+# runs a template inside notebooks/)
+EXPLANATIONS = Path(__file__).resolve().parents[2] / "book" / "methods.yml"
 
 
 def load_explanations(path: Path = EXPLANATIONS) -> dict[str, dict]:
