@@ -181,6 +181,10 @@ def test_odd_batch_sizes(name, batch_size, model):
 def test_one_draw_per_batch(name, model):
     inputs, targets = make_batch()
     batch = mix(name, inputs, targets, model, per_sample=False)
+    assert batch.lam.shape == (len(inputs),)
+    if batch.mask is not None:  # a shared mask is expanded to the batch and still matches lam
+        assert batch.mask.shape == (len(inputs), 1, *inputs.shape[2:])
+        torch.testing.assert_close(batch.mask.mean(dim=(1, 2, 3)), batch.lam.float())
     if batch.mask is not None and name != "puzzlemix":  # PuzzleMix's mask depends on each pair's saliency
         assert batch.mask.eq(batch.mask[:1]).all()
     elif name == "mixup":
@@ -295,9 +299,18 @@ def test_cutmix_boxes_follow_the_reference_geometry():
     assert int(boxes.area()[2]) <= 32 * 32
 
 
-def test_resizemix_pastes_the_downsampled_partner(model):
+@pytest.mark.parametrize("per_sample", [True, False])
+def test_resizemix_pastes_the_downsampled_partner(model, per_sample):
     inputs, targets = make_batch()
-    batch = mix("resizemix", inputs, targets, model)
+    pasted = 0
+    for seed in range(4):  # a few batches, so that some draw a non-empty box
+        batch = mix("resizemix", inputs, targets, model, per_sample=per_sample, seed=seed)
+        pasted += _check_resized_paste(batch, inputs)
+    assert pasted > 0
+
+
+def _check_resized_paste(batch: MixedBatch, inputs: torch.Tensor) -> int:
+    pasted = 0
     for index in range(len(inputs)):
         hole = batch.mask[index, 0] == 0
         if not hole.any():
@@ -307,6 +320,9 @@ def test_resizemix_pastes_the_downsampled_partner(model):
         expected = F.interpolate(partner, size=(bottom - top, right - left), mode="nearest")[0]
         assert batch.inputs[index, :, top:bottom, left:right].equal(expected)
         assert hole.sum() == (bottom - top) * (right - left)
+        assert batch.inputs[index][:, ~hole].equal(inputs[index][:, ~hole])
+        pasted += 1
+    return pasted
 
 
 def test_fmix_keeps_the_highest_pixels_with_the_exact_count():

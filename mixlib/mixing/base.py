@@ -202,12 +202,10 @@ def centred_boxes(
 
 
 def uniform_centres(
-    height: int, width: int, count: int, batch_size: int, generator: torch.Generator | None
+    height: int, width: int, count: int, generator: torch.Generator | None
 ) -> tuple[Tensor, Tensor]:
-    """(B,) row and column of box centres, uniform over the pixels; `count` distinct draws (B or 1)."""
-    centre_y = to_batch(integers(height, count, generator), batch_size)
-    centre_x = to_batch(integers(width, count, generator), batch_size)
-    return centre_y, centre_x
+    """(count,) rows and columns of box centres, uniform over the pixels."""
+    return integers(height, count, generator), integers(width, count, generator)
 
 
 def box_sides(scale: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
@@ -306,22 +304,17 @@ class MixingMethod(ABC):
 class MaskMixing(MixingMethod):
     """A method that pastes or blends a partner under a per-pixel own-image weight mask.
 
-    `sample_mask` returns the (B, 1, H, W) weight of each sample's own image (bool or float in
-    [0, 1]); lam is that mask's mean, so the label weights always match the pixels.
+    `sample_mask` returns the weight of each sample's own image (bool or float in [0, 1]), shape
+    (B, 1, H, W), or (1, 1, H, W) when one mask is shared by the batch (`per_sample=False`); lam is the
+    mask's mean, so the label weights always match the pixels. A shared mask is built once and
+    expanded as a view: the per-batch variants then cost what the per-batch library versions cost.
     """
 
     def apply(self, inputs, targets, generator, model):
         shift = random_shift(len(inputs), generator)
         partner = partner_index(len(inputs), shift, inputs.device)
         mask = self.sample_mask(inputs, targets, partner, generator, model).float()
-        return MixedBatch(
-            inputs=blend_with_partner(inputs, shift, mask),
-            targets_a=targets,
-            targets_b=targets[partner],
-            lam=mask_mean(mask),
-            mask=mask,
-            partner=partner,
-        )
+        return masked_batch(blend_with_partner(inputs, shift, mask), targets, partner, mask)
 
     @abstractmethod
     def sample_mask(
@@ -332,4 +325,17 @@ class MaskMixing(MixingMethod):
         generator: torch.Generator | None,
         model: nn.Module | None,
     ) -> Tensor:
-        """The own-image weight, shape (B, 1, H, W), on the batch's device."""
+        """The own-image weight, shape (B, 1, H, W) or (1, 1, H, W) if shared, on the batch's device."""
+
+
+def masked_batch(mixed: Tensor, targets: Tensor, partner: Tensor, mask: Tensor) -> MixedBatch:
+    """The `MixedBatch` of a mask method; a shared (1, 1, H, W) mask is expanded as a view, not copied."""
+    batch_size = len(mixed)
+    return MixedBatch(
+        inputs=mixed,
+        targets_a=targets,
+        targets_b=targets[partner],
+        lam=mask_mean(mask).expand(batch_size),
+        mask=mask.expand(batch_size, -1, -1, -1),
+        partner=partner,
+    )

@@ -5,7 +5,10 @@
    `torch.lerp` of two whole batches, the memory-bandwidth floor of any method that writes a new
    batch. All candidates are timed round-robin (one call each per round), so load changes hit them
    alike; figures are medians. The model-based methods (a forward, or forward and backward, pass of
-   the model) get fewer rounds (`--model-repeats`).
+   the model) get fewer rounds (`--model-repeats`). Methods with a `per_sample` option are timed
+   twice: as trained (one lambda and geometry per sample) and "per batch" (one draw shared by the
+   batch, as in the original papers' code and in timm's and torchvision's default mode), which is the
+   like-for-like comparison with the libraries.
 2. The overhead of each method on a whole `mixlib.training.training_step` of resnet10t, relative to
    the step without mixing, steps interleaved the same way.
 
@@ -16,6 +19,7 @@ building their one-hot targets, ours the label indices, per-sample lam, mask and
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import platform
 import statistics
@@ -34,10 +38,12 @@ from mixlib.training import training_step
 
 NUM_CLASSES = 10
 FLOOR = "torch.lerp (floor)"
+PER_BATCH = " (per batch)"
 LIBRARY_EQUIVALENTS = {
     "mixup": ("timm Mixup (mixup)", "torchvision v2 MixUp"),
     "cutmix": ("timm Mixup (cutmix)", "torchvision v2 CutMix"),
 }
+LIBRARY_EQUIVALENTS.update({name + PER_BATCH: pair for name, pair in LIBRARY_EQUIVALENTS.items()})
 MODEL_BASED = ("attentive_cutmix", "puzzlemix")
 
 
@@ -125,8 +131,8 @@ def _time_transforms(methods: list[str], device: torch.device, args: argparse.Na
     model = create_model(num_classes=NUM_CLASSES, input_size=args.image_size).to(device).train()
     candidates: dict[str, Callable[[], object]] = {FLOOR: lambda: torch.lerp(inputs, other, 0.5)}
     candidates.update(_library_candidates(inputs, targets))
-    for name in methods:
-        transform = create_batch_transform(name, p=1.0)
+    for name, params in _variants(methods):
+        transform = create_batch_transform(name.removesuffix(PER_BATCH), p=1.0, **params)
         generator = torch.Generator().manual_seed(args.seed)
         candidates[name] = lambda t=transform, g=generator: t(inputs, targets, g, model)
     rounds = {name: args.model_repeats for name in MODEL_BASED}
@@ -141,6 +147,15 @@ def _time_transforms(methods: list[str], device: torch.device, args: argparse.Na
                 row[f"vs {library}"] = median / statistics.median(times[library])
         rows.append(row)
     return rows
+
+
+def _variants(methods: list[str]) -> list[tuple[str, dict]]:
+    """Each method as trained, then its per-batch variant where it has one (model-based ones excepted)."""
+    variants = [(name, {}) for name in methods]
+    for name in methods:
+        if name not in MODEL_BASED and "per_sample" in inspect.signature(MIXING.get(name)).parameters:
+            variants.append((name + PER_BATCH, {"per_sample": False}))
+    return variants
 
 
 def _library_candidates(inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, Callable[[], object]]:

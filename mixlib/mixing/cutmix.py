@@ -22,18 +22,14 @@ from mixlib.mixing.base import (
     check_flag,
     check_positive,
     draw_count,
-    to_batch,
     uniform_centres,
 )
 
 
-def cutmix_boxes(
-    lam: Tensor, height: int, width: int, generator: torch.Generator | None, per_sample: bool = True
-) -> Boxes:
-    """(B,) boxes of area about (1 - lam) * H * W with uniform centres, clipped, on the generator's device."""
+def cutmix_boxes(lam: Tensor, height: int, width: int, generator: torch.Generator | None) -> Boxes:
+    """One box per lam, of area about (1 - lam) * H * W, centred uniformly, clipped (generator's device)."""
     cut_h, cut_w = box_sides(torch.sqrt(1.0 - lam), height, width)
-    count = draw_count(len(lam), per_sample)
-    centre_y, centre_x = uniform_centres(height, width, count, len(lam), generator)
+    centre_y, centre_x = uniform_centres(height, width, len(lam), generator)
     return centred_boxes(centre_y, centre_x, cut_h, cut_w, height, width)
 
 
@@ -55,6 +51,5 @@ class CutMix(MaskMixing):
 
     def sample_mask(self, inputs, targets, partner, generator, model):
         batch_size, _, height, width = inputs.shape
-        lam = to_batch(beta(self.alpha, draw_count(batch_size, self.per_sample), generator), batch_size)
-        boxes = cutmix_boxes(lam, height, width, generator, self.per_sample).to(inputs.device)
-        return boxes.outside(height, width)
+        lam = beta(self.alpha, draw_count(batch_size, self.per_sample), generator)
+        return cutmix_boxes(lam, height, width, generator).to(inputs.device).outside(height, width)

@@ -64,7 +64,7 @@ class Cutout(MixingMethod):
 
     def apply(self, inputs, targets, generator, model):
         batch_size, _, height, width = inputs.shape
-        centre_y, centre_x = uniform_centres(height, width, batch_size, batch_size, generator)
+        centre_y, centre_x = uniform_centres(height, width, batch_size, generator)
         side_h, side_w = box_sides(
             torch.full(centre_y.shape, self.size, device=centre_y.device), height, width
         )

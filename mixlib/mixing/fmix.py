@@ -27,7 +27,6 @@ from mixlib.mixing.base import (
     check_positive,
     draw_count,
     draw_device,
-    to_batch,
     uniform,
 )
 
@@ -106,4 +105,4 @@ class FMix(MaskMixing):
         batch_size, _, height, width = inputs.shape
         lam = beta(self.alpha, draw_count(batch_size, self.per_sample), generator)
         masks = fmix_masks(lam, height, width, self.decay_power, generator)
-        return to_batch(masks, batch_size).to(inputs.device)
+        return masks.to(inputs.device)

@@ -31,7 +31,6 @@ from mixlib.mixing.base import (
     check_range,
     draw_count,
     gaussian_blobs,
-    to_batch,
     uniform_centres,
 )
 
@@ -59,9 +58,9 @@ class HMix(MaskMixing):
     def sample_mask(self, inputs, targets, partner, generator, model):
         batch_size, _, height, width = inputs.shape
         count = draw_count(batch_size, self.per_sample)
-        lam = to_batch(beta(self.alpha, count, generator), batch_size)
+        lam = beta(self.alpha, count, generator)
         cut_h, cut_w = box_sides(torch.sqrt(1 - lam) * math.sqrt(self.ratio), height, width)
-        centre_y, centre_x = uniform_centres(height, width, count, batch_size, generator)
+        centre_y, centre_x = uniform_centres(height, width, count, generator)
         boxes = centred_boxes(centre_y, centre_x, cut_h, cut_w, height, width)
         outside_share = 1 - boxes.area() / (height * width)
         # lam <= outside_share because r <= 1; the clamp only guards a box covering the whole image.
@@ -88,9 +87,9 @@ class GMix(MaskMixing):
     def sample_mask(self, inputs, targets, partner, generator, model):
         batch_size, _, height, width = inputs.shape
         count = draw_count(batch_size, self.per_sample)
-        lam = to_batch(beta(self.alpha, count, generator), batch_size)
+        lam = beta(self.alpha, count, generator)
         minority = torch.minimum(lam, 1 - lam).clamp_min(1e-6)
-        centre_y, centre_x = uniform_centres(height, width, count, batch_size, generator)
+        centre_y, centre_x = uniform_centres(height, width, count, generator)
         blob = gaussian_blobs(centre_y, centre_x, minority * height * width / math.pi, height, width)
         # The own image's weight is the blob when it is the minority, else 1 - blob: a + b * blob in place.
         own_is_minority = (lam < 0.5).float()[:, None, None, None]

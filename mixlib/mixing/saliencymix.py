@@ -31,7 +31,6 @@ from mixlib.mixing.base import (
     check_flag,
     check_positive,
     draw_count,
-    to_batch,
 )
 
 # ITU-R BT.601 luma, the weights of OpenCV's BGR2GRAY (applied here in RGB order).
@@ -120,12 +119,9 @@ class SaliencyMix(MaskMixing):
     def sample_mask(self, inputs, targets, partner, generator, model):
         batch_size, _, height, width = inputs.shape
         count = draw_count(batch_size, self.per_sample)
-        lam = to_batch(beta(self.alpha, count, generator), batch_size).to(inputs.device)
+        lam = beta(self.alpha, count, generator).to(inputs.device)
         sources = partner[:count]  # every partner, or the first one whose box the whole batch shares
         with torch.no_grad():
             peak_y, peak_x = saliency_peaks(inputs[sources])
         cut_h, cut_w = box_sides(torch.sqrt(1 - lam), height, width)
-        boxes = centred_boxes(
-            to_batch(peak_y, batch_size), to_batch(peak_x, batch_size), cut_h, cut_w, height, width
-        )
-        return boxes.outside(height, width)
+        return centred_boxes(peak_y, peak_x, cut_h, cut_w, height, width).outside(height, width)

@@ -18,7 +18,6 @@ from mixlib.mixing.base import (
     check_interval,
     draw_count,
     gaussian_blobs,
-    to_batch,
     uniform,
     uniform_centres,
 )
@@ -49,7 +48,7 @@ class SmoothMix(MaskMixing):
     def sample_mask(self, inputs, targets, partner, generator, model):
         batch_size, _, height, width = inputs.shape
         count = draw_count(batch_size, self.per_sample)
-        sigma = to_batch(uniform(count, generator, *self.sigma_scale), batch_size) * height
-        centre_y, centre_x = uniform_centres(height, width, count, batch_size, generator)
+        sigma = uniform(count, generator, *self.sigma_scale) * height
+        centre_y, centre_x = uniform_centres(height, width, count, generator)
         blob = gaussian_blobs(centre_y, centre_x, 2 * sigma**2, height, width)
         return (1 - blob).to(inputs.device)

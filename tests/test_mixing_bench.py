@@ -1,0 +1,40 @@
+import argparse
+
+import pytest
+
+from mixlib.mixing import bench
+
+
+def small_args(**overrides) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    args = parser.parse_args(
+        ["--batch-size", "4", "--image-size", "16", "--repeats", "2", "--model-repeats", "1"]
+        + ["--step-batch-size", "2", "--step-repeats", "1", "--device", "cpu"]
+    )
+    for name, value in overrides.items():
+        setattr(args, name, value)
+    return args
+
+
+def test_benchmark_times_each_method_per_sample_and_per_batch_against_the_libraries():
+    result = bench.benchmark(small_args(methods="mixup,cutmix,random_erasing,puzzlemix"))
+    rows = {row["method"]: row for row in result["results"]["cpu"]["transforms"]}
+    assert {"mixup (per batch)", "cutmix (per batch)"} <= set(rows)
+    # Methods without a per_sample option, and the slow model-based ones, are timed once.
+    assert "random_erasing (per batch)" not in rows and "puzzlemix (per batch)" not in rows
+    assert len(rows["puzzlemix"]["samples_ms"]) == 1 and len(rows["cutmix"]["samples_ms"]) == 2
+    for name in ("mixup", "cutmix (per batch)"):
+        assert rows[name]["vs timm Mixup (" + name.split()[0] + ")"] > 0
+    assert rows[bench.FLOOR]["vs_lerp"] == 1.0
+    steps = [row["method"] for row in result["results"]["cpu"]["training_steps"]]
+    assert steps == ["none", "mixup", "cutmix", "random_erasing", "puzzlemix"]
+    table = bench.format_table(result)
+    assert "cutmix (per batch)" in table and "x timm" in table
+
+
+def test_benchmark_rejects_bad_options_by_name():
+    with pytest.raises(ValueError, match="--repeats must be at least 1"):
+        bench.benchmark(small_args(repeats=0))
+    with pytest.raises(ValueError, match="unknown --methods entry 'mixpu'; allowed values: .*cutmix"):
+        bench.benchmark(small_args(methods="mixpu"))
