@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -209,12 +208,21 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple
 # --------------------------------------------------------------------------- the loop
 
 
-class Callback(Protocol):
-    """Hooks for components that act between epochs (e.g. Proxy Attention adding training images)."""
+class Callback:
+    """Hooks for components that act between epochs (e.g. Proxy Attention adding training images).
 
-    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None: ...
+    Subclasses override the hooks they need; the defaults do nothing.
+    """
 
-    def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict) -> None: ...
+    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+        """Before epoch `epoch` (1-based) trains; it may swap `trainer.train_set`."""
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict) -> None:
+        """After the epoch is validated; keys added to `record` go into the history."""
+
+    def run_metrics(self, trainer: Trainer) -> dict:
+        """Entries merged into the run's metrics.json once training is done (e.g. `{"proxy": ...}`)."""
+        return {}
 
 
 @dataclass
@@ -463,9 +471,8 @@ def train_run(
     logits, labels = predict(model, trainer.eval_loader(datasets["test"]), device)
     metrics = classification_metrics(logits, labels, len(splits.classes))
     metrics["localisation"] = localisation_scores(model, datasets["val"], datasets["test"], config.cam_method)
-    for callback in trainer.callbacks:  # components that summarise themselves, e.g. metrics["proxy"]
-        if hasattr(callback, "run_metrics"):
-            metrics.update(callback.run_metrics(trainer))
+    for callback in trainer.callbacks:
+        metrics.update(callback.run_metrics(trainer))
     metrics.update(
         fingerprint=expected,
         seed=config.seed,

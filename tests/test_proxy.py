@@ -30,6 +30,7 @@ from mixlib.proxy.callback import ProxyAttention
 from mixlib.proxy.images import to_uint8
 from mixlib.report import proxy_chapter
 from mixlib.training import (
+    Callback,
     Trainer,
     build_datasets,
     build_eval_dataset,
@@ -331,7 +332,7 @@ class Interrupt(Exception):
     pass
 
 
-class Watch:
+class Watch(Callback):
     """Interrupts at an epoch, and checks what the trainer trains and validates on, epoch by epoch."""
 
     def __init__(self, interrupt_at: int | None = None) -> None:
@@ -346,9 +347,6 @@ class Watch:
         self.val_sets.add(id(trainer.val_set))
         assert isinstance(trainer.val_set, AnnotatedImageDataset)
         assert not isinstance(trainer.val_set, ProxyImageDataset)
-
-    def on_epoch_end(self, trainer, epoch, record):
-        pass
 
 
 def eval_snapshot(config: RunConfig) -> dict:

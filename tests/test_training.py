@@ -7,7 +7,7 @@ from torch import nn
 from mixlib.config import RunConfig
 from mixlib.mixing import create_batch_transform
 from mixlib.models import create_model
-from mixlib.training import find_batch_size, train_run, training_step, warmup_cosine
+from mixlib.training import Callback, find_batch_size, train_run, training_step, warmup_cosine
 
 TINY = dict(
     images_per_class=6,
@@ -24,16 +24,13 @@ class Interrupt(Exception):
     pass
 
 
-class InterruptAtEpoch:
+class InterruptAtEpoch(Callback):
     def __init__(self, epoch: int) -> None:
         self.epoch = epoch
 
     def on_epoch_start(self, trainer, epoch):
         if epoch == self.epoch:
             raise Interrupt
-
-    def on_epoch_end(self, trainer, epoch, record):
-        pass
 
 
 def test_warmup_then_cosine():

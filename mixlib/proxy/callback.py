@@ -29,7 +29,7 @@ from mixlib.cams import compute_cams
 from mixlib.data import AnnotatedImageDataset, denormalise
 from mixlib.proxy.images import ProxyImageDataset, ProxyImages, alter_images, select_misclassified, to_uint8
 from mixlib.proxy.settings import ProxySettings
-from mixlib.training import Trainer, build_eval_dataset, epoch_seed, predict
+from mixlib.training import Callback, Trainer, build_eval_dataset, epoch_seed, predict
 
 CACHE = "proxy"
 EXAMPLES = "examples.pt"
@@ -45,7 +45,7 @@ RECORD_FIELDS = (
 )
 
 
-class ProxyAttention:
+class ProxyAttention(Callback):
     """Proxy Attention for one run (a fresh instance per run: it remembers that run's training set)."""
 
     def __init__(self, settings: ProxySettings) -> None:
