@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from mixlib.cams import (
     box_accuracy_at,
     boxes_to_masks,
+    centre_gaussian_maps,
     compute_cams,
     deletion_auc,
     fit_cam_threshold,
@@ -103,6 +104,25 @@ def localisation_scores(
     finally:
         model.train(was_training)
     return scores
+
+
+def centre_baseline_scores(val_set: AnnotatedImageDataset, test_set: AnnotatedImageDataset) -> dict:
+    """MaxBoxAccV2 of the centre-Gaussian map (no model) under the protocol of `localisation_scores`.
+
+    The threshold is fitted on the validation split and applied to the test split, exactly as for a
+    CAM, so the two scores are comparable. Returns {} for data without boxes.
+    """
+    val, test = stack(val_set), stack(test_set)
+    if "box" not in val or "box" not in test:
+        return {}
+    height, width = test["image"].shape[-2:]
+    thresholds = fit_cam_threshold(centre_gaussian_maps(len(val["box"]), height, width), test_boxes(val))
+    maps = centre_gaussian_maps(len(test["box"]), height, width)
+    box_accuracy = box_accuracy_at(maps, test_boxes(test), thresholds)
+    return {
+        "box_accuracy": {f"{delta:.1f}": value for delta, value in box_accuracy.items()},
+        "max_box_acc_v2": float(np.mean(list(box_accuracy.values()))),
+    }
 
 
 def test_boxes(stacked: dict[str, Tensor]) -> np.ndarray:

@@ -143,6 +143,25 @@ def test_noise_statement_names_each_verdict_group(scored_runs):
     assert "no configuration named `baseline`" in cams_chapter.noise_statement(without_baseline)
 
 
+def test_centre_baseline_is_scored_on_the_run_splits_and_compared(scored_runs):
+    names = ["baseline", "cutmix", "noisy", "single"]
+    summary = cams_chapter.summarise_localisation(cams_chapter.collect_localisation(scored_runs, names))
+    text = cams_chapter.centre_baseline_statement(scored_runs / "baseline" / "seed0", summary)
+    reference = float(text.split("MaxBoxAccV2 **")[1].split(" %")[0])
+    assert 0.0 <= reference <= 100.0
+    above = [name for name in names if summary.loc[name, "max_box_acc_v2_mean"] > reference]
+    if above:
+        assert f"above it: {', '.join(above)}." in text
+    else:
+        assert "no better than a fixed guess" in text
+
+
+def test_centre_baseline_needs_boxes(image_folder_run, tmp_path):
+    copy_run(image_folder_run, tmp_path, "baseline")
+    summary = cams_chapter.summarise_localisation(cams_chapter.collect_localisation(tmp_path, ["baseline"]))
+    assert cams_chapter.centre_baseline_statement(tmp_path / "baseline" / "seed0", summary) == ""
+
+
 def test_plot_shows_part_ratio_only_where_masks_exist(scored_runs, tmp_path):
     runs = cams_chapter.collect_localisation(scored_runs, ["baseline", "cutmix"])
     with_parts = cams_chapter.plot_localisation(cams_chapter.summarise_localisation(runs))

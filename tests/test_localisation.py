@@ -10,6 +10,7 @@ import pytest
 from mixlib.cams import (
     box_accuracy_at,
     boxes_to_masks,
+    centre_gaussian_maps,
     fit_cam_threshold,
     max_box_accuracy,
     normalise_cams,
@@ -39,9 +40,7 @@ def gaussian_cams(boxes: np.ndarray, spread: float = 0.5, size: int = SIZE) -> n
 
 
 def centre_baseline(boxes: np.ndarray) -> float:
-    """Choe et al.'s centre-Gaussian baseline: the same centred blob for every image."""
-    centred = np.tile(np.array([[0, 0, SIZE, SIZE]], dtype=float), (len(boxes), 1))
-    return max_box_accuracy(gaussian_cams(centred), boxes).max_box_acc_v2
+    return max_box_accuracy(centre_gaussian_maps(len(boxes), SIZE, SIZE), boxes).max_box_acc_v2
 
 
 def wsolevaluation_loop(cams: np.ndarray, boxes: np.ndarray, thresholds: np.ndarray, deltas) -> np.ndarray:
@@ -72,6 +71,18 @@ def test_zero_and_uniform_cams_score_at_most_the_centre_baseline():
     assert baseline > 0, "the centred objects must be findable by a centred blob"
     for cams in (np.zeros((4, SIZE, SIZE)), np.full((4, SIZE, SIZE), 0.7)):
         assert max_box_accuracy(cams, BOXES).max_box_acc_v2 <= baseline
+
+
+def test_the_centre_baseline_finds_centred_objects_and_misses_corner_ones():
+    for side in (16, 48):  # one threshold serves the whole set, so each set has one object size
+        start = (SIZE - side) / 2
+        centred = np.tile([[start, start, start + side, start + side]], (3, 1))
+        assert centre_baseline(centred) == pytest.approx(100.0)
+    corners = np.array([[0, 0, 12, 12], [52, 52, 64, 64], [0, 50, 14, 64]], dtype=float)
+    assert centre_baseline(corners) == 0.0
+    maps = centre_gaussian_maps(2, 6, 8)
+    assert maps.shape == (2, 6, 8) and np.array_equal(maps[0], maps[1])
+    assert np.array_equal(maps[0], maps[0][::-1, ::-1])  # symmetric about the centre
 
 
 def test_cam_shifted_off_the_object_scores_low():

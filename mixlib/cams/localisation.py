@@ -222,6 +222,19 @@ def box_accuracy_at(
     }
 
 
+def centre_gaussian_maps(count: int, height: int, width: int) -> np.ndarray:
+    """(count, H, W) copies of one Gaussian on the image centre, standard deviation half of each side.
+
+    Choe et al. 2020's centre-Gaussian baseline: a "CAM" that looks at no pixel. Its thresholded
+    regions are centred ellipses from a dot to the whole image, so the threshold sweep finds the best
+    box around the centre; a CAM method must beat it to show more than the photographer's centre bias.
+    """
+    rows = (np.arange(height) + 0.5 - height / 2) / (height / 2)
+    cols = (np.arange(width) + 0.5 - width / 2) / (width / 2)
+    blob = np.exp(-(rows[:, None] ** 2 + cols[None, :] ** 2) / 2).astype(np.float32)
+    return np.repeat(blob[None], count, axis=0)
+
+
 def top1_localisation(
     cams: np.ndarray,
     gt_boxes: BoxesLike,

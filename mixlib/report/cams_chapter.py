@@ -19,12 +19,13 @@ import pandas as pd
 import torch
 
 from mixlib.cams import CAM_METHODS, IOU_THRESHOLDS, borrowed_for_evaluation, compute_cams
+from mixlib.config import RunConfig
 from mixlib.data import denormalise
 from mixlib.data.synthetic import MASK_PART
-from mixlib.evaluation import predict_classes
+from mixlib.evaluation import centre_baseline_scores, predict_classes
 from mixlib.report.chapter import draw_box, sample_indices
 from mixlib.report.summary import NOISE_STANDARD_ERRORS, verdict
-from mixlib.training import RunResult, build_eval_dataset, load_finished_run
+from mixlib.training import RunResult, build_eval_dataset, load_config_splits, load_finished_run
 
 BOX_ACCURACY_COLUMNS = {f"box_acc_{delta:.1f}": f"{delta:.1f}" for delta in IOU_THRESHOLDS}
 
@@ -171,6 +172,33 @@ def display_scores(summary: pd.DataFrame, scores: Sequence[str]) -> pd.DataFrame
                 for d, v in zip(summary[f"{score}_diff"], summary[f"{score}_verdict"], strict=True)
             ]
     return shown
+
+
+def centre_baseline_statement(run_dir: str | Path, summary: pd.DataFrame) -> str:
+    """Markdown: MaxBoxAccV2 of the centre-Gaussian map on the splits of the run in `run_dir`, and the
+    configurations whose mean MaxBoxAccV2 is above it. Empty for data without boxes."""
+    config = RunConfig.from_parameters(json.loads((Path(run_dir) / "config.json").read_text()))
+    splits = load_config_splits(config)
+    scores = centre_baseline_scores(
+        build_eval_dataset(config, splits.val), build_eval_dataset(config, splits.test)
+    )
+    if not scores:
+        return ""
+    reference = scores["max_box_acc_v2"]
+    per_iou = " / ".join(f"{value:.1f}" for value in scores["box_accuracy"].values())
+    above = summary.index[summary["max_box_acc_v2_mean"] > reference].tolist()
+    verdict_text = (
+        f"Configurations whose mean MaxBoxAccV2 is above it: {', '.join(above)}."
+        if above
+        else "No configuration's mean MaxBoxAccV2 is above it: on this data the CAMs localise no better "
+        "than a fixed guess at the image centre."
+    )
+    return (
+        f"**Reference without a model.** A centre-Gaussian map, the same for every image (Choe et al. "
+        f"2020's centre baseline), with its threshold fitted on the same validation split, scores "
+        f"MaxBoxAccV2 **{reference:.1f} %** on this test split (box accuracy {per_iou} % at IoU "
+        f"{' / '.join(scores['box_accuracy'])}). {verdict_text}"
+    )
 
 
 VERDICT_PHRASES = {
