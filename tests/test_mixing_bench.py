@@ -24,8 +24,11 @@ def test_benchmark_times_each_method_per_sample_and_per_batch_against_the_librar
     # Methods without a per_sample option, and the slow model-based ones, are timed once.
     assert "random_erasing (per batch)" not in rows and "puzzlemix (per batch)" not in rows
     assert len(rows["puzzlemix"]["samples_ms"]) == 1 and len(rows["cutmix"]["samples_ms"]) == 2
-    for name in ("mixup", "cutmix (per batch)"):
-        assert rows[name]["vs timm Mixup (" + name.split()[0] + ")"] > 0
+    # Each mixup/cutmix row is compared with timm in the same mode, and with torchvision.
+    assert {"timm Mixup (cutmix, elem)", "timm Mixup (cutmix, batch)"} <= set(rows)
+    for name in ("mixup", "cutmix", "mixup (per batch)", "cutmix (per batch)"):
+        assert rows[name]["vs_timm"] > 0 and rows[name]["vs_torchvision"] > 0
+    assert "vs_timm" not in rows["random_erasing"]
     assert rows[bench.FLOOR]["vs_lerp"] == 1.0
     steps = [row["method"] for row in result["results"]["cpu"]["training_steps"]]
     assert steps == ["none", "mixup", "cutmix", "random_erasing", "puzzlemix"]

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from mixlib.losses import MixedBatch
 from mixlib.mixing.attentive_cutmix import AttentiveCutMix
-from mixlib.mixing.base import MaskMixing, MixingMethod
+from mixlib.mixing.base import BoxMixing, MaskMixing, MixingMethod
 from mixlib.mixing.cutmix import CutMix
 from mixlib.mixing.erasing import Cutout, RandomErasing
 from mixlib.mixing.fmix import FMix
@@ -80,6 +80,7 @@ __all__ = [
     "METHODS",
     "AttentiveCutMix",
     "BatchTransform",
+    "BoxMixing",
     "CutMix",
     "Cutout",
     "FMix",

@@ -3,8 +3,9 @@
 Every method is a `MixingMethod`: its `__call__` checks the batch, decides with probability `p`
 whether this batch is mixed at all, and otherwise hands over to the method's `apply`. Methods that
 blend each sample with a partner under a per-pixel weight subclass `MaskMixing` and only say how the
-mask is drawn; `blend_with_partner` then does the one memory-bound pass. Partners are a random roll of
-the batch (`random_shift`).
+mask is drawn; `blend_with_partner` then does the one memory-bound pass. Methods that paste one box per
+sample subclass `BoxMixing` and say how the boxes are drawn; a box shared by the batch is pasted with
+slice copies (`paste_partner_box`). Partners are a random roll of the batch (`random_shift`).
 
 Randomness: every draw comes from the `torch.Generator` passed in (drawn on the generator's device,
 then moved to the batch's device), so a seeded generator reproduces a batch exactly on CPU and CUDA.
@@ -103,7 +104,7 @@ def draw_device(generator: torch.Generator | None) -> torch.device:
 def uniform(count: int, generator: torch.Generator | None, low: float = 0.0, high: float = 1.0) -> Tensor:
     """`count` float32 draws from U(low, high), on the generator's device."""
     draws = torch.rand(count, generator=generator, device=draw_device(generator))
-    return draws * (high - low) + low
+    return draws if (low, high) == (0.0, 1.0) else draws * (high - low) + low
 
 
 def integers(high: Tensor | int, count: int, generator: torch.Generator | None) -> Tensor:
@@ -172,6 +173,13 @@ class Boxes:
 
     def to(self, device: torch.device) -> Boxes:
         return Boxes(self.top.to(device), self.bottom.to(device), self.left.to(device), self.right.to(device))
+
+    def __len__(self) -> int:
+        return len(self.top)
+
+    def bounds(self) -> tuple[int, int, int, int]:
+        """top, bottom, left, right of the first box as Python ints (for slicing a box shared by the batch)."""
+        return int(self.top[0]), int(self.bottom[0]), int(self.left[0]), int(self.right[0])
 
     def area(self) -> Tensor:
         return (self.bottom - self.top) * (self.right - self.left)
@@ -246,6 +254,22 @@ def blend_with_partner(inputs: Tensor, shift: int, weight: Tensor) -> Tensor:
     split = len(inputs) - shift
     torch.lerp(inputs[shift:], inputs[:split], weight[:split], out=mixed[:split])
     torch.lerp(inputs[:shift], inputs[split:], weight[split:], out=mixed[split:])
+    return mixed
+
+
+def paste_partner_box(inputs: Tensor, shift: int, bounds: tuple[int, int, int, int]) -> Tensor:
+    """The batch with its partners' pixels inside one box shared by the batch (partner as in `blend_with_partner`).
+
+    A copy of the batch, then the box `bounds` (top, bottom, left, right) copied from the partners as two
+    slices (partners are a roll): no mask is read and no rolled copy is made, so this moves no more
+    memory than timm's flip of the whole batch followed by its box paste. The pixels are the ones
+    `blend_with_partner` writes with the box's outside mask.
+    """
+    top, bottom, left, right = bounds
+    mixed = inputs.clone()
+    split = len(inputs) - shift
+    mixed[:split, :, top:bottom, left:right] = inputs[shift:, :, top:bottom, left:right]
+    mixed[split:, :, top:bottom, left:right] = inputs[:shift, :, top:bottom, left:right]
     return mixed
 
 
@@ -326,6 +350,35 @@ class MaskMixing(MixingMethod):
         model: nn.Module | None,
     ) -> Tensor:
         """The own-image weight, shape (B, 1, H, W) or (1, 1, H, W) if shared, on the batch's device."""
+
+
+class BoxMixing(MixingMethod):
+    """A method that pastes the partner's pixels inside one box per sample (CutMix, SaliencyMix).
+
+    `sample_boxes` returns one box per sample, or one box shared by the batch (`per_sample=False`),
+    which is then pasted with slice copies instead of blended under a mask; lam is 1 - box area / (H * W)
+    either way.
+    """
+
+    def apply(self, inputs, targets, generator, model):
+        batch_size, _, height, width = inputs.shape
+        shift = random_shift(batch_size, generator)
+        partner = partner_index(batch_size, shift, inputs.device)
+        boxes = self.sample_boxes(inputs, partner, generator, model).to(inputs.device)
+        if len(boxes) > 1:
+            mask = boxes.outside(height, width)
+            return masked_batch(blend_with_partner(inputs, shift, mask), targets, partner, mask)
+        # One shared box: slicing with Python ints beats the per-sample tensor geometry's dozen small ops.
+        top, bottom, left, right = bounds = boxes.bounds()
+        mask = torch.ones(1, 1, height, width, device=inputs.device)
+        mask[..., top:bottom, left:right] = 0.0
+        return masked_batch(paste_partner_box(inputs, shift, bounds), targets, partner, mask)
+
+    @abstractmethod
+    def sample_boxes(
+        self, inputs: Tensor, partner: Tensor, generator: torch.Generator | None, model: nn.Module | None
+    ) -> Boxes:
+        """One box per sample, or one shared by the batch; on any device (moved to the batch's)."""
 
 
 def masked_batch(mixed: Tensor, targets: Tensor, partner: Tensor, mask: Tensor) -> MixedBatch:

@@ -7,8 +7,9 @@
    alike; figures are medians. The model-based methods (a forward, or forward and backward, pass of
    the model) get fewer rounds (`--model-repeats`). Methods with a `per_sample` option are timed
    twice: as trained (one lambda and geometry per sample) and "per batch" (one draw shared by the
-   batch, as in the original papers' code and in timm's and torchvision's default mode), which is the
-   like-for-like comparison with the libraries.
+   batch, as in the original papers' code). Each is compared with its library twin: per sample with
+   timm's `mode="elem"` (one lambda and box per sample), per batch with timm's default `mode="batch"`;
+   torchvision draws once per batch only, so both rows are compared with it.
 2. The overhead of each method on a whole `mixlib.training.training_step` of resnet10t, relative to
    the step without mixing, steps interleaved the same way.
 
@@ -39,11 +40,13 @@ from mixlib.training import training_step
 NUM_CLASSES = 10
 FLOOR = "torch.lerp (floor)"
 PER_BATCH = " (per batch)"
+TIMM_MODES = {"": "elem", PER_BATCH: "batch"}
+# Each row's (timm, torchvision) twin: timm in the same per-sample or per-batch mode.
 LIBRARY_EQUIVALENTS = {
-    "mixup": ("timm Mixup (mixup)", "torchvision v2 MixUp"),
-    "cutmix": ("timm Mixup (cutmix)", "torchvision v2 CutMix"),
+    method + suffix: (f"timm Mixup ({method}, {mode})", f"torchvision v2 {label}")
+    for method, label in (("mixup", "MixUp"), ("cutmix", "CutMix"))
+    for suffix, mode in TIMM_MODES.items()
 }
-LIBRARY_EQUIVALENTS.update({name + PER_BATCH: pair for name, pair in LIBRARY_EQUIVALENTS.items()})
 MODEL_BASED = ("attentive_cutmix", "puzzlemix")
 
 
@@ -142,9 +145,9 @@ def _time_transforms(methods: list[str], device: torch.device, args: argparse.Na
     for name, samples in times.items():
         median = statistics.median(samples)
         row = {"method": name, "ms": median * 1e3, "vs_lerp": median / floor, "samples_ms": _ms(samples)}
-        for library in LIBRARY_EQUIVALENTS.get(name, ()):
+        for column, library in zip(("vs_timm", "vs_torchvision"), LIBRARY_EQUIVALENTS.get(name, ())):
             if library in times:
-                row[f"vs {library}"] = median / statistics.median(times[library])
+                row[column] = median / statistics.median(times[library])
         rows.append(row)
     return rows
 
@@ -163,14 +166,16 @@ def _library_candidates(inputs: torch.Tensor, targets: torch.Tensor) -> dict[str
     if len(inputs) % 2 == 0:  # timm's Mixup needs an even batch
         work = inputs.clone()  # timm mixes in place; mixing an already mixed batch costs the same
         for label, mixup_alpha, cutmix_alpha in (("mixup", 1.0, 0.0), ("cutmix", 0.0, 1.0)):
-            mix = Mixup(
-                mixup_alpha=mixup_alpha,
-                cutmix_alpha=cutmix_alpha,
-                prob=1.0,
-                label_smoothing=0.0,
-                num_classes=NUM_CLASSES,
-            )
-            candidates[f"timm Mixup ({label})"] = lambda m=mix: m(work, targets)
+            for mode in TIMM_MODES.values():
+                mix = Mixup(
+                    mixup_alpha=mixup_alpha,
+                    cutmix_alpha=cutmix_alpha,
+                    prob=1.0,
+                    mode=mode,
+                    label_smoothing=0.0,
+                    num_classes=NUM_CLASSES,
+                )
+                candidates[f"timm Mixup ({label}, {mode})"] = lambda m=mix: m(work, targets)
     tv_mixup, tv_cutmix = (
         v2.MixUp(alpha=1.0, num_classes=NUM_CLASSES),
         v2.CutMix(alpha=1.0, num_classes=NUM_CLASSES),
@@ -296,14 +301,13 @@ def format_table(result: dict) -> str:
             "",
             f"[{device}] transform of one {batch} float32 batch: median ms of {config['repeats']} "
             f"interleaved rounds ({config['model_repeats']} for model-based methods)",
-            f"{'method':<24} {'ms':>9} {'x lerp':>8} {'x timm':>8} {'x torchvision':>14}",
+            f"{'method':<30} {'ms':>9} {'x lerp':>8} {'x timm':>8} {'x torchvision':>14}",
         ]
         for row in tables["transforms"]:
-            libraries = LIBRARY_EQUIVALENTS.get(row["method"], ())
-            ratios = [row.get(f"vs {library}") for library in libraries] or [None, None]
+            ratios = (row.get("vs_timm"), row.get("vs_torchvision"))
             cells = [f"{ratio:.2f}x" if ratio is not None else "-" for ratio in ratios]
             lines.append(
-                f"{row['method']:<24} {row['ms']:>9.2f} {row['vs_lerp']:>7.2f}x {cells[0]:>8} {cells[1]:>14}"
+                f"{row['method']:<30} {row['ms']:>9.2f} {row['vs_lerp']:>7.2f}x {cells[0]:>8} {cells[1]:>14}"
             )
         lines += [
             "",

@@ -14,8 +14,8 @@ import torch
 from torch import Tensor
 
 from mixlib.mixing.base import (
+    BoxMixing,
     Boxes,
-    MaskMixing,
     beta,
     box_sides,
     centred_boxes,
@@ -33,7 +33,7 @@ def cutmix_boxes(lam: Tensor, height: int, width: int, generator: torch.Generato
     return centred_boxes(centre_y, centre_x, cut_h, cut_w, height, width)
 
 
-class CutMix(MaskMixing):
+class CutMix(BoxMixing):
     """CutMix: the partner's pixels inside a random box replace the sample's own.
 
     Args:
@@ -49,7 +49,7 @@ class CutMix(MaskMixing):
         self.alpha = check_positive("alpha", alpha)
         self.per_sample = check_flag("per_sample", per_sample)
 
-    def sample_mask(self, inputs, targets, partner, generator, model):
+    def sample_boxes(self, inputs, partner, generator, model):
         batch_size, _, height, width = inputs.shape
         lam = beta(self.alpha, draw_count(batch_size, self.per_sample), generator)
-        return cutmix_boxes(lam, height, width, generator).to(inputs.device).outside(height, width)
+        return cutmix_boxes(lam, height, width, generator)

@@ -80,7 +80,7 @@ def resize_paste(inputs: Tensor, partner: Tensor, boxes: Boxes, mask: Tensor) ->
 def resize_paste_one_box(inputs: Tensor, partner: Tensor, box: Boxes) -> Tensor:
     """`resize_paste` for one box shared by the batch: only the box's pixels are gathered and copied."""
     _, _, height, width = inputs.shape
-    top, bottom, left, right = (int(edge[0]) for edge in (box.top, box.bottom, box.left, box.right))
+    top, bottom, left, right = box.bounds()
     mixed = inputs.clone()
     if bottom > top and right > left:
         source_rows = nearest_source_index(box.top, box.bottom - box.top, height)[:, top:bottom]

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mixlib.mixing.base import (
-    MaskMixing,
+    BoxMixing,
     beta,
     box_sides,
     centred_boxes,
@@ -99,7 +99,7 @@ def saliency_peaks(images: Tensor) -> tuple[Tensor, Tensor]:
     return flat_peak // saliency.shape[-1], flat_peak % saliency.shape[-1]
 
 
-class SaliencyMix(MaskMixing):
+class SaliencyMix(BoxMixing):
     """SaliencyMix: the partner's most salient box replaces the same box of the sample.
 
     Args:
@@ -116,7 +116,7 @@ class SaliencyMix(MaskMixing):
         self.alpha = check_positive("alpha", alpha)
         self.per_sample = check_flag("per_sample", per_sample)
 
-    def sample_mask(self, inputs, targets, partner, generator, model):
+    def sample_boxes(self, inputs, partner, generator, model):
         batch_size, _, height, width = inputs.shape
         count = draw_count(batch_size, self.per_sample)
         lam = beta(self.alpha, count, generator).to(inputs.device)
@@ -124,4 +124,4 @@ class SaliencyMix(MaskMixing):
         with torch.no_grad():
             peak_y, peak_x = saliency_peaks(inputs[sources])
         cut_h, cut_w = box_sides(torch.sqrt(1 - lam), height, width)
-        return centred_boxes(peak_y, peak_x, cut_h, cut_w, height, width).outside(height, width)
+        return centred_boxes(peak_y, peak_x, cut_h, cut_w, height, width)
