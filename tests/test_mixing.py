@@ -264,6 +264,7 @@ def test_blending_with_and_without_gradients_agrees():
         torch.testing.assert_close(plain, expected)
         assert plain.equal(differentiable.detach()) and differentiable.requires_grad
 
+
 @pytest.mark.parametrize("name", ["cutmix", "saliencymix"])
 def test_a_shared_box_is_pasted_like_the_blend_under_its_outside_mask(name, model):
     inputs, targets = make_batch(7)
@@ -274,7 +275,6 @@ def test_a_shared_box_is_pasted_like_the_blend_under_its_outside_mask(name, mode
         assert batch.mask[0].equal(box.outside(SIZE, SIZE)[0])
         shift = int(batch.partner[0])
         assert batch.inputs.equal(blend_with_partner(inputs, shift, box.outside(SIZE, SIZE)))
-
 
 
 def _hole_box(mask: torch.Tensor) -> tuple[int, int, int, int]:

@@ -178,7 +178,7 @@ class Boxes:
         return len(self.top)
 
     def bounds(self) -> tuple[int, int, int, int]:
-        """top, bottom, left, right of the first box as Python ints (for slicing a box shared by the batch)."""
+        """top, bottom, left, right of the first box as Python ints, for slicing a box shared by the batch."""
         return int(self.top[0]), int(self.bottom[0]), int(self.left[0]), int(self.right[0])
 
     def area(self) -> Tensor:
@@ -258,7 +258,7 @@ def blend_with_partner(inputs: Tensor, shift: int, weight: Tensor) -> Tensor:
 
 
 def paste_partner_box(inputs: Tensor, shift: int, bounds: tuple[int, int, int, int]) -> Tensor:
-    """The batch with its partners' pixels inside one box shared by the batch (partner as in `blend_with_partner`).
+    """The batch with its partners' pixels (those of `blend_with_partner`) inside one box shared by the batch.
 
     A copy of the batch, then the box `bounds` (top, bottom, left, right) copied from the partners as two
     slices (partners are a roll): no mask is read and no rolled copy is made, so this moves no more

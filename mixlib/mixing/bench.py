@@ -145,7 +145,8 @@ def _time_transforms(methods: list[str], device: torch.device, args: argparse.Na
     for name, samples in times.items():
         median = statistics.median(samples)
         row = {"method": name, "ms": median * 1e3, "vs_lerp": median / floor, "samples_ms": _ms(samples)}
-        for column, library in zip(("vs_timm", "vs_torchvision"), LIBRARY_EQUIVALENTS.get(name, ())):
+        twins = dict(zip(("vs_timm", "vs_torchvision"), LIBRARY_EQUIVALENTS.get(name, ()), strict=False))
+        for column, library in twins.items():
             if library in times:
                 row[column] = median / statistics.median(times[library])
         rows.append(row)

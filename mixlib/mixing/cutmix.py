@@ -14,8 +14,8 @@ import torch
 from torch import Tensor
 
 from mixlib.mixing.base import (
-    BoxMixing,
     Boxes,
+    BoxMixing,
     beta,
     box_sides,
     centred_boxes,
