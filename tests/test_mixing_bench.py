@@ -18,7 +18,7 @@ def small_args(**overrides) -> argparse.Namespace:
 
 
 def test_benchmark_times_each_method_per_sample_and_per_batch_against_the_libraries():
-    result = bench.benchmark(small_args(methods="mixup,cutmix,random_erasing,puzzlemix"))
+    result = bench.benchmark(small_args(methods="mixup,cutmix,random_erasing,puzzlemix", malloc="default"))
     rows = {row["method"]: row for row in result["results"]["cpu"]["transforms"]}
     assert {"mixup (per batch)", "cutmix (per batch)"} <= set(rows)
     # Methods without a per_sample option, and the slow model-based ones, are timed once.
@@ -34,6 +34,12 @@ def test_benchmark_times_each_method_per_sample_and_per_batch_against_the_librar
     assert steps == ["none", "mixup", "cutmix", "random_erasing", "puzzlemix"]
     table = bench.format_table(result)
     assert "cutmix (per batch)" in table and "x timm" in table
+    assert result["machine"]["malloc"] == "default" and "default malloc" in table
+
+
+def test_the_steady_allocator_is_reported_where_glibc_takes_it():
+    result = bench.benchmark(small_args(methods="mixup", malloc="steady"))
+    assert result["machine"]["malloc"] == ("steady" if bench.steady_allocator() else "default")
 
 
 def test_benchmark_rejects_bad_options_by_name():

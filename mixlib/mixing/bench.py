@@ -15,11 +15,19 @@
 
 timm's Mixup mixes in place, so it works on its own copy of the batch; the library figures include
 building their one-hot targets, ours the label indices, per-sample lam, mask and partner index.
+
+Memory: by default (`--malloc steady`) glibc is told to keep freed memory in the process
+(`steady_allocator`). Otherwise glibc returns large freed blocks to the kernel, every new batch-sized
+tensor page-faults back in, and on a virtual machine those faults can cost more than the arithmetic
+(a 2 MB temporary measured 0.16 ms reused and about 2 ms freshly mapped here), so figures swing with
+whatever else the process allocated. PyTorch's CPU performance guide recommends jemalloc or tcmalloc,
+which keep memory the same way; `--malloc default` measures glibc's defaults.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import inspect
 import os
 import platform
@@ -72,6 +80,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="torch CPU threads (default: leave torch's setting); 1 is steadier on a shared machine",
     )
+    parser.add_argument(
+        "--malloc",
+        default="steady",
+        choices=["steady", "default"],
+        help="steady: keep freed memory in the process (glibc only); default: glibc's own thresholds",
+    )
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -91,6 +105,7 @@ def benchmark(args: argparse.Namespace) -> dict:
             raise ValueError(f"{name} must be at least {minimum}, got {value}")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    malloc = "steady" if args.malloc == "steady" and steady_allocator() else "default"
     devices = _devices(args.device)
     results = {}
     for device in devices:
@@ -99,7 +114,24 @@ def benchmark(args: argparse.Namespace) -> dict:
             "transforms": _time_transforms(methods, torch.device(device), args),
             "training_steps": _time_training_steps(methods, torch.device(device), args),
         }
-    return {"machine": _machine(devices), "config": _config(args, methods), "results": results}
+    machine = {**_machine(devices), "malloc": malloc}
+    return {"machine": machine, "config": _config(args, methods), "results": results}
+
+
+def steady_allocator() -> bool:
+    """Stop glibc from handing freed memory back to the kernel; False where libc is not glibc.
+
+    Large blocks are then served from the heap (mmap threshold at glibc's maximum, 32 MiB) and the heap
+    is never trimmed, so a freed batch-sized tensor is reused without page faults. The setting lasts
+    for the process.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
+    return bool(mallopt(m_mmap_threshold, 32 * 2**20)) and bool(mallopt(m_trim_threshold, 2**40))
 
 
 def _devices(choice: str) -> list[str]:
@@ -294,8 +326,8 @@ def format_table(result: dict) -> str:
     batch = "x".join(str(side) for side in config["batch"])
     lines = [
         f"torch {machine['torch']}, torchvision {machine['torchvision']}, timm {machine['timm']}, "
-        f"{machine['cpu']} ({machine['cpu_count']} cores, {machine['threads']} torch threads)"
-        + (f", {machine['cuda_device']}" if machine["cuda_device"] else ""),
+        f"{machine['cpu']} ({machine['cpu_count']} cores, {machine['threads']} torch threads), "
+        f"{machine['malloc']} malloc" + (f", {machine['cuda_device']}" if machine["cuda_device"] else ""),
     ]
     for device, tables in result["results"].items():
         lines += [

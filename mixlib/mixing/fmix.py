@@ -55,7 +55,8 @@ def top_pixels(values: Tensor, counts: Tensor) -> Tensor:
     the count. Pixel-sized tensors stay int32: mixed int32/int64 comparisons would copy them.
     """
     rows, size = values.shape
-    low, high = torch.aminmax(values, dim=1, keepdim=True)
+    # Separate amin and amax: on the CPU the fused aminmax along a dim is about 5x slower than both.
+    low, high = values.amin(1, keepdim=True), values.amax(1, keepdim=True)
     scale = (HISTOGRAM_BINS - 1) / (high - low).clamp_min(torch.finfo(values.dtype).tiny)
     bins = torch.sub(values, low).mul_(scale).int()
     offsets = torch.arange(0, rows * HISTOGRAM_BINS, HISTOGRAM_BINS, device=values.device, dtype=torch.int32)
