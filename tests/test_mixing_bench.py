@@ -47,3 +47,27 @@ def test_benchmark_rejects_bad_options_by_name():
         bench.benchmark(small_args(repeats=0))
     with pytest.raises(ValueError, match="unknown --methods entry 'mixpu'; allowed values: .*cutmix"):
         bench.benchmark(small_args(methods="mixpu"))
+
+
+def test_speed_targets_name_the_rows_that_miss_them():
+    rows = [
+        {"method": bench.FLOOR, "role": "floor", "vs_lerp": 1.0},
+        {"method": "mixup", "role": "static", "vs_lerp": 1.1, "vs_timm": 0.5, "vs_torchvision": 0.4},
+        {
+            "method": "cutmix (per batch)",
+            "role": "static",
+            "vs_lerp": 1.3,
+            "vs_timm": 1.2,
+            "vs_torchvision": 0.8,
+        },
+        {"method": "fmix", "role": "static", "vs_lerp": 3.5},
+        {"method": "puzzlemix", "role": "model-based", "vs_lerp": 900.0},
+    ]
+    twins, static = bench.speed_targets(rows)
+    assert twins.endswith("slower: cutmix (per batch) 1.20x timm")
+    assert static.endswith("2 of 3; over: fmix 3.5x")
+    rows[2]["vs_timm"], rows[3]["vs_lerp"] = 1.0, 3.0
+    assert bench.speed_targets(rows) == [
+        "MixUp and CutMix no slower than timm and torchvision: 2 rows, all met",
+        "static methods within 3x the lerp floor: 3 of 3",
+    ]

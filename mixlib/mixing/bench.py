@@ -56,6 +56,7 @@ LIBRARY_EQUIVALENTS = {
     for suffix, mode in TIMM_MODES.items()
 }
 MODEL_BASED = ("attentive_cutmix", "puzzlemix")
+LERP_TARGET = 3.0  # the issue's bound for static methods, in multiples of the lerp floor
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -173,16 +174,49 @@ def _time_transforms(methods: list[str], device: torch.device, args: argparse.Na
     rounds = {name: args.model_repeats for name in MODEL_BASED}
     times = _round_robin(candidates, args.repeats, rounds, device)
     floor = statistics.median(times[FLOOR])
+    variants = dict(_variants(methods))
     rows = []
     for name, samples in times.items():
         median = statistics.median(samples)
         row = {"method": name, "ms": median * 1e3, "vs_lerp": median / floor, "samples_ms": _ms(samples)}
+        row["role"] = _role(name, variants)
         twins = dict(zip(("vs_timm", "vs_torchvision"), LIBRARY_EQUIVALENTS.get(name, ()), strict=False))
         for column, library in twins.items():
             if library in times:
                 row[column] = median / statistics.median(times[library])
         rows.append(row)
     return rows
+
+
+def _role(name: str, variants: dict[str, dict]) -> str:
+    if name == FLOOR:
+        return "floor"
+    if name not in variants:
+        return "library"
+    return "model-based" if name in MODEL_BASED else "static"
+
+
+def speed_targets(rows: list[dict]) -> list[str]:
+    """The mixing issue's two speed targets, checked on one transform table (a line each).
+
+    MixUp and CutMix must be no slower than their timm and torchvision twins (ratio <= 1.0); every
+    static method (no model pass) within `LERP_TARGET` times the lerp floor.
+    """
+    twins = [row for row in rows if "vs_timm" in row or "vs_torchvision" in row]
+    slower = [
+        f"{row['method']} {row[column]:.2f}x {column.removeprefix('vs_')}"
+        for row in twins
+        for column in ("vs_timm", "vs_torchvision")
+        if row.get(column, 0.0) > 1.0
+    ]
+    static = [row for row in rows if row["role"] == "static"]
+    over = [f"{row['method']} {row['vs_lerp']:.1f}x" for row in static if row["vs_lerp"] > LERP_TARGET]
+    return [
+        f"MixUp and CutMix no slower than timm and torchvision: {len(twins)} rows, "
+        + (f"slower: {', '.join(slower)}" if slower else "all met"),
+        f"static methods within {LERP_TARGET:g}x the lerp floor: {len(static) - len(over)} of {len(static)}"
+        + (f"; over: {', '.join(over)}" if over else ""),
+    ]
 
 
 def _variants(methods: list[str]) -> list[tuple[str, dict]]:
@@ -342,6 +376,7 @@ def format_table(result: dict) -> str:
             lines.append(
                 f"{row['method']:<30} {row['ms']:>9.2f} {row['vs_lerp']:>7.2f}x {cells[0]:>8} {cells[1]:>14}"
             )
+        lines += ["", f"[{device}] targets:", *(f"- {line}" for line in speed_targets(tables["transforms"]))]
         lines += [
             "",
             f"[{device}] training step of {config['step_model']}, batch {config['step_batch_size']}: "

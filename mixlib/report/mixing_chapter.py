@@ -84,4 +84,9 @@ def benchmark_tables(methods: Sequence[str], image_size: int, **overrides: objec
     tables = result["results"]["cpu"]
     transforms = pd.DataFrame(tables["transforms"]).drop(columns="samples_ms").set_index("method")
     steps = pd.DataFrame(tables["training_steps"]).drop(columns="samples_ms").set_index("method")
-    return {"transforms": transforms.round(3), "training_steps": steps.round(3), "machine": result["machine"]}
+    return {
+        "transforms": transforms.round(3),
+        "training_steps": steps.round(3),
+        "targets": bench.speed_targets(tables["transforms"]),
+        "machine": result["machine"],
+    }
