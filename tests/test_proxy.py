@@ -454,6 +454,7 @@ def profile_runs(tmp_path):
         "baseline": ("none", {}, [(0.50, 0.50), (0.52, 0.50)]),
         "cutmix": ("cutmix", {"alpha": 1.0}, [(0.70, 0.55), (0.72, 0.55)]),
         "mixup": ("mixup", {}, [(0.90, 0.40), (0.91, 0.40)]),  # best on test, not on validation
+        "cutout": ("cutout", {}, [(0.60, 0.60), (0.60, 0.60)]),  # best on validation, mixes no images
         "proxy": ("proxy", KEEP, [(0.51, 0.5), (0.53, 0.5)]),
     }
     for name, (method, params, seeds) in accuracies.items():
@@ -464,9 +465,10 @@ def profile_runs(tmp_path):
 
 
 def test_chapter_picks_the_best_mixing_method_on_validation_and_calls_noise(profile_runs):
-    report = proxy_chapter.load_report(profile_runs, ["baseline", "cutmix", "mixup", "proxy"], [0, 1])
+    names = ["baseline", "cutmix", "mixup", "cutout", "proxy"]
+    report = proxy_chapter.load_report(profile_runs, names, [0, 1])
     assert report.proxy_names == ["proxy"] and report.baseline == "baseline"
-    assert report.best_mixing == "cutmix"  # mixup is better on test, worse on validation
+    assert report.best_mixing == "cutmix"  # mixup is better on test, cutout is an erasing baseline
     table = proxy_chapter.comparisons(report).set_index(["reference", "metric"])
     against_baseline = table.loc[("baseline", "test accuracy (%)")]
     assert (

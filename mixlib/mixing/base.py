@@ -294,9 +294,12 @@ class MixingMethod(ABC):
     Subclasses implement `apply`, which always mixes. Methods with random draws take `per_sample`:
     True draws lambda and geometry independently for each sample (the vector lambda of the seed run
     report); False draws once per batch, as the original MixUp, CutMix, FMix and ResizeMix code does.
+    `mixes_images` is False for the single-image baselines (Cutout, Random Erasing), which share the
+    interface but mix no second image in.
     """
 
     name: str = ""
+    mixes_images: bool = True
 
     def __init__(self, p: float = 1.0) -> None:
         self.p = check_probability("p", p)

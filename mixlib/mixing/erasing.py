@@ -57,6 +57,7 @@ class Cutout(MixingMethod):
     """
 
     name = "cutout"
+    mixes_images = False
 
     def __init__(self, size: float = 0.5, p: float = 1.0) -> None:
         super().__init__(p)
@@ -105,6 +106,7 @@ class RandomErasing(MixingMethod):
     """
 
     name = "random_erasing"
+    mixes_images = False
 
     def __init__(
         self,

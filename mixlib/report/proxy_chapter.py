@@ -4,7 +4,8 @@ the leak-free result shows, written from the numbers.
 
 Everything is read from finished run folders (`config.json`, `metrics.json`, `history.csv`, and the
 examples a proxy run keeps in `proxy/examples.pt`); nothing is trained here. The best mixing method is
-chosen on validation accuracy (the last epoch's `val_accuracy`), never on test results.
+chosen on validation accuracy (the last epoch's `val_accuracy`), never on test results, among the
+mixed-sample methods: the erasing baselines, the baseline and Proxy Attention itself do not compete.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mixlib.mixing import MIXING, MixingMethod
 from mixlib.report.summary import verdict
 
 PROXY_METHOD = "proxy"
-NOT_MIXING = ("none", PROXY_METHOD)  # methods that do not compete for "best mixing method"
 NO_PROXY = (
     "This profile has no Proxy Attention configuration (`method: proxy`), so there is nothing to report."
 )
@@ -126,11 +127,17 @@ def run_row(name: str, metrics_path: Path) -> dict:
     }
 
 
+def mixes_images(method: str) -> bool:
+    """Whether a method mixes two images: a `MixingMethod` that does (not "none", "proxy" or erasing)."""
+    factory = MIXING.get(method, "method")
+    return isinstance(factory, type) and issubclass(factory, MixingMethod) and factory.mixes_images
+
+
 def best_by_validation(runs: pd.DataFrame) -> str | None:
-    """The mixing configuration with the highest mean final validation accuracy over seeds."""
+    """The mixed-sample configuration with the highest mean final validation accuracy over seeds."""
     if runs.empty:
         return None
-    mixing = runs[~runs["method"].isin(NOT_MIXING)]
+    mixing = runs[runs["method"].map(mixes_images)]
     if mixing.empty:
         return None
     return str(mixing.groupby("configuration", sort=False)["val_accuracy"].mean().idxmax())
