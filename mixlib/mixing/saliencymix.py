@@ -19,6 +19,8 @@ Defaults: alpha = 1.0 (SaliencyMix `--beta` default 1, its Beta concentration); 
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -38,25 +40,36 @@ LUMA = (0.299, 0.587, 0.114)
 SALIENCY_SIZE = 64
 
 
-def _blur_matrix(size: int, kernel_1d: Tensor) -> Tensor:
+def _gaussian_kernel(size: int, sigma: float) -> tuple[float, ...]:
+    offsets = torch.arange(size, dtype=torch.float32) - size // 2
+    weights = torch.exp(-(offsets**2) / (2 * sigma**2))
+    return tuple((weights / weights.sum()).tolist())
+
+
+BOX_3 = (1 / 3,) * 3  # OpenCV's 3 x 3 box blur of the log amplitude
+GAUSSIAN_5 = _gaussian_kernel(5, 8.0)  # OpenCV's 5 x 5 Gaussian, sigma 8, of the saliency map
+
+
+@functools.lru_cache(maxsize=16)
+def _blur_matrix(size: int, kernel_1d: tuple[float, ...], device: torch.device) -> Tensor:
     """(size, size) matrix of a 1-D blur with reflect-101 borders (OpenCV's BORDER_DEFAULT) folded in.
 
     `matrix @ maps @ matrix.T` blurs a batch of (size, size) maps with two small batched matmuls,
-    several times faster on the CPU than single-channel `conv2d` or shifted-slice sums.
+    several times faster on the CPU than single-channel `conv2d` or shifted-slice sums. Cached: building
+    it costs a dozen small ops, which a per-batch SaliencyMix (one image) would pay on every call.
     """
+    kernel = torch.tensor(kernel_1d, device=device)
     pad = len(kernel_1d) // 2
-    rows = torch.arange(size, device=kernel_1d.device)[:, None]
-    sources = rows + torch.arange(-pad, pad + 1, device=kernel_1d.device)[None, :]
+    rows = torch.arange(size, device=device)[:, None]
+    sources = rows + torch.arange(-pad, pad + 1, device=device)[None, :]
     sources = sources.abs()  # reflect-101 at the top: -1 -> 1
     sources = torch.where(sources > size - 1, 2 * (size - 1) - sources, sources)
-    matrix = torch.zeros(size, size, device=kernel_1d.device)
-    return matrix.index_put_(
-        (rows.expand_as(sources), sources), kernel_1d.expand_as(sources), accumulate=True
-    )
+    matrix = torch.zeros(size, size, device=device)
+    return matrix.index_put_((rows.expand_as(sources), sources), kernel.expand_as(sources), accumulate=True)
 
 
-def _blur(maps: Tensor, kernel_1d: Tensor) -> Tensor:
-    matrix = _blur_matrix(maps.shape[-1], kernel_1d)
+def _blur(maps: Tensor, kernel_1d: tuple[float, ...]) -> Tensor:
+    matrix = _blur_matrix(maps.shape[-1], kernel_1d, maps.device)
     return matrix @ maps @ matrix.T
 
 
@@ -84,12 +97,9 @@ def spectral_residual_saliency(images: Tensor) -> Tensor:
     grey = _resize(grey, (SALIENCY_SIZE, SALIENCY_SIZE))
     spectrum = torch.fft.fft2(grey)
     log_amplitude = 0.5 * torch.log(_squared_magnitude(spectrum).clamp_min(1e-24))
-    box = torch.full((3,), 1 / 3, device=images.device)
-    residual = torch.fft.ifft2(spectrum * torch.exp(-_blur(log_amplitude, box)))
+    residual = torch.fft.ifft2(spectrum * torch.exp(-_blur(log_amplitude, BOX_3)))
     magnitude = _squared_magnitude(residual).sqrt()
-    offsets = torch.arange(5, device=images.device, dtype=torch.float32) - 2
-    gaussian = torch.exp(-(offsets**2) / (2 * 8**2))
-    saliency = _blur(magnitude, gaussian / gaussian.sum()) ** 2
+    saliency = _blur(magnitude, GAUSSIAN_5) ** 2
     saliency = saliency / saliency.amax(dim=(2, 3), keepdim=True).clamp_min(1e-30)
     return _resize(saliency, (height, width))[:, 0]
 
