@@ -71,13 +71,13 @@ def plot_method_gallery(
     return figure
 
 
-def benchmark_tables(methods: Sequence[str], image_size: int, **overrides: object) -> dict[str, pd.DataFrame]:
-    """`python -m mixlib bench mixing` with the given options, as two tables (transforms, training steps)."""
+def benchmark_tables(methods: Sequence[str], **overrides: object) -> dict[str, object]:
+    """`python -m mixlib bench mixing` on the CPU, its defaults (the 128x3x64x64 batch the speed targets
+    are set for) changed by `overrides`: the two tables (transforms, training steps), the target lines,
+    and the machine and configuration."""
     parser = argparse.ArgumentParser()
     bench.add_arguments(parser)
-    args = parser.parse_args(
-        ["--methods", ",".join(methods), "--image-size", str(image_size), "--device", "cpu"]
-    )
+    args = parser.parse_args(["--methods", ",".join(methods), "--device", "cpu"])
     for name, value in overrides.items():
         setattr(args, name, value)
     result = bench.benchmark(args)
@@ -89,4 +89,5 @@ def benchmark_tables(methods: Sequence[str], image_size: int, **overrides: objec
         "training_steps": steps.round(3),
         "targets": bench.speed_targets(tables["transforms"]),
         "machine": result["machine"],
+        "config": result["config"],
     }
