@@ -368,14 +368,12 @@ class BoxMixing(MixingMethod):
         shift = random_shift(batch_size, generator)
         partner = partner_index(batch_size, shift, inputs.device)
         boxes = self.sample_boxes(inputs, partner, generator, model).to(inputs.device)
-        if len(boxes) > 1:
-            mask = boxes.outside(height, width)
-            return masked_batch(blend_with_partner(inputs, shift, mask), targets, partner, mask)
-        # One shared box: slicing with Python ints beats the per-sample tensor geometry's dozen small ops.
-        top, bottom, left, right = bounds = boxes.bounds()
-        mask = torch.ones(1, 1, height, width, device=inputs.device)
-        mask[..., top:bottom, left:right] = 0.0
-        return masked_batch(paste_partner_box(inputs, shift, bounds), targets, partner, mask)
+        mask = boxes.outside(height, width)
+        if len(boxes) == 1:
+            mixed = paste_partner_box(inputs, shift, boxes.bounds())
+        else:
+            mixed = blend_with_partner(inputs, shift, mask)
+        return masked_batch(mixed, targets, partner, mask)
 
     @abstractmethod
     def sample_boxes(
