@@ -112,14 +112,13 @@ def _as_masks(masks, cams: np.ndarray) -> np.ndarray:
 class BoxConvention:
     """How CAM boxes are drawn and compared with ground-truth boxes (see the module docstring)."""
 
-    name: str
     size_offset: int  # added to every width and height in the IoU: 0, or 1 as in wsolevaluation
     clip_to_last_pixel: bool  # box ends clipped to W - 1 and H - 1, as wsolevaluation does
     empty_box: tuple[float, ...] | None  # the box of a map without foreground; None: no box, IoU 0
 
 
-EXCLUSIVE_CORNERS = BoxConvention("exclusive corners", 0, False, None)
-WSOLEVALUATION = BoxConvention("wsolevaluation", 1, True, (0.0, 0.0, 0.0, 0.0))
+EXCLUSIVE_CORNERS = BoxConvention(size_offset=0, clip_to_last_pixel=False, empty_box=None)
+WSOLEVALUATION = BoxConvention(size_offset=1, clip_to_last_pixel=True, empty_box=(0.0, 0.0, 0.0, 0.0))
 
 
 def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray, size_offset: int = 0) -> np.ndarray:
