@@ -35,6 +35,9 @@ class RunConfig:
     # augmentation and losses
     method: str = "none"
     method_params: dict = field(default_factory=dict)
+    # probability that a batch is mixed, the same for every mixed-sample method of a profile;
+    # None: each method's own default (its published value) or method_params.p
+    mix_probability: float | None = None
     label_smoothing: float = 0.0
     lambda_ent: float = 0.0  # Mixup-CAM class-wise entropy weight
     lambda_con: float = 0.0  # Mixup-CAM spatial concentration weight
@@ -88,6 +91,7 @@ class RunConfig:
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         create_method_callbacks(self.method, self.method_params, self.epochs)  # validates method_params
+        check_mix_probability(self.mix_probability, self.method, self.method_params)
 
     @classmethod
     def from_parameters(cls, params: dict[str, Any]) -> RunConfig:
@@ -119,6 +123,19 @@ class RunConfig:
 def choose(parameter: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ValueError(f"unknown {parameter} {value!r}; allowed values: {', '.join(allowed)}")
+
+
+def check_mix_probability(value: float | None, method: str, method_params: dict) -> None:
+    """None, or a number in [0, 1] that the method accepts (not also given as method_params.p)."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ValueError(
+            f"mix_probability must be null (each method's own default) or a number in [0, 1], got {value!r}"
+        )
+    from mixlib.mixing import create_batch_transform
+
+    create_batch_transform(method, value, **method_params)
 
 
 def at_least(parameter: str, value: int, minimum: int) -> None:

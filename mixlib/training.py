@@ -459,7 +459,7 @@ def train_run(
         datasets["val"],
         device,
         batch_size,
-        create_batch_transform(config.method, **config.method_params),
+        create_batch_transform(config.method, config.mix_probability, **config.method_params),
         [
             *create_loss_terms(config.lambda_ent, config.lambda_con, config.lambda_eq, config.seam_scale),
             *loss_terms,

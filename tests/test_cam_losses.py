@@ -201,3 +201,16 @@ def test_all_terms_train_inside_the_training_step(resnet):
     for name in ("mixup_cam_entropy", "mixup_cam_concentration", "seam_equivariance"):
         assert math.isfinite(parts[f"{name}_loss"]) and parts[f"{name}_loss"] > 0
     assert any(not torch.equal(b, p) for b, p in zip(before, resnet.parameters(), strict=True))
+
+
+def test_the_mixup_cam_weights_are_documented_as_the_fixed_values_the_profiles_use():
+    """Nothing selects lambda_ent / lambda_con on validation: the documentation must not say so."""
+    from mixlib.cams import losses
+    from mixlib.report.profiles import load_profile
+
+    assert "fixed" in losses.__doc__ and "chooses them on the validation split" not in losses.__doc__
+    for name in ("quick", "tiny-imagenet"):
+        configurations = {c.name: c.config for c in load_profile(name, data_root="unused").configurations}
+        mixup_cam = configurations["mixup-cam"]
+        assert (mixup_cam.lambda_ent, mixup_cam.lambda_con) == (0.1, 0.1)
+    assert "lambda_ent = lambda_con = 0.1" in losses.__doc__

@@ -11,6 +11,7 @@ from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
+from mixlib import evaluation
 from mixlib.cams import (
     CAM_METHODS,
     area_under_curve,
@@ -21,7 +22,10 @@ from mixlib.cams import (
     insertion_auc,
     linear_head,
 )
+from mixlib.config import RunConfig
+from mixlib.data.splits import stratified_indices
 from mixlib.models import cam_target_layer, create_model
+from mixlib.training import build_eval_dataset, load_config_splits
 
 SIZE = 32
 
@@ -220,3 +224,27 @@ def test_causal_curves_validate_arguments():
         causal_curves(model, torch.ones(1, 3, 4, 4), np.ones((1, 4, 4)), mode="erase")
     with pytest.raises(ValueError, match="saliency must be"):
         causal_curves(model, torch.ones(1, 3, 4, 4), np.ones((1, 5, 4)))
+
+
+def test_faithfulness_scores_a_seeded_sample_of_every_class(monkeypatch):
+    """The test split is sorted by class: its first images would be a few classes only."""
+    config = RunConfig(images_per_class=1, val_per_class=1, test_per_class=3, image_size=SIZE)
+    splits = load_config_splits(config)
+    val, test = (build_eval_dataset(config, records) for records in (splits.val, splits.test))
+    test_images = torch.stack([test[i]["image"] for i in range(len(test))])
+    scored = []
+
+    def spy(model, images, predicted, cam_method):
+        scored.append(images)
+        return {}
+
+    monkeypatch.setattr(evaluation, "faithfulness", spy)
+    classes = len(splits.classes)
+    model = create_model("resnet10t", num_classes=classes, input_size=SIZE, min_feature_size=4)
+    evaluation.localisation_scores(model, val, test, faithfulness_images=classes)
+    same = (scored[0][:, None] == test_images[None]).flatten(2).all(-1)
+    indices = same.int().argmax(1).numpy()
+    assert len(indices) == classes and same.any(1).all()
+    assert sorted(test.labels[indices].tolist()) == list(range(classes))  # one image of every class
+    seeded = stratified_indices(test.labels, classes, evaluation.FAITHFULNESS_SEED)
+    assert np.array_equal(indices, seeded)  # the same images for every run on this test split

@@ -121,9 +121,9 @@ def test_summary_has_one_row_per_configuration_with_mean_std_and_verdicts(scored
     }
     assert summary.loc["single", "part_ratio_verdict"] == "single seed: not resolved"
     shown = cams_chapter.display_scores(summary, cams_chapter.BOX_TABLE)
-    assert shown.loc["cutmix", "MaxBoxAccV2 %"] == "31.0 ± 1.4"
+    assert shown.loc["cutmix", "MaxBoxAccV2 %, τ from val"] == "31.0 ± 1.4"
     assert shown.loc["cutmix", "accuracy %"] == "56.0 ± 1.4"
-    assert shown.loc["single", "MaxBoxAccV2 %"] == "40.0"  # no spread from one seed
+    assert shown.loc["single", "MaxBoxAccV2 %, τ from val"] == "40.0"  # no spread from one seed
     assert shown.loc["cutmix", "Δ MaxBoxAccV2 vs baseline"] == "+20.0 (better)"
 
 

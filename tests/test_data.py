@@ -8,6 +8,7 @@ from torchvision.transforms import v2
 from mixlib.data import AnnotatedImageDataset, load_splits, stratified_split, train_transform
 from mixlib.data.records import ImageRecord
 from mixlib.data.sources import image_folder_source, tiny_imagenet_source
+from mixlib.data.splits import stratified_indices
 
 
 def test_tiny_imagenet_layout_and_boxes(tiny_imagenet_root):
@@ -109,3 +110,18 @@ def test_no_warning_for_clean_data(image_folder):
         warnings.simplefilter("error")
         splits = load_splits("imagefolder", str(image_folder), images_per_class=5, val_per_class=2)
         AnnotatedImageDataset(splits.train, v2.Identity())
+
+
+def test_stratified_indices_spread_a_seeded_sample_over_every_class():
+    labels = np.repeat(np.arange(10), 20)  # sorted by class, as the test split is
+    sample = stratified_indices(labels, 32, seed=0)
+    counts = np.bincount(labels[sample], minlength=10)
+    assert len(sample) == 32 and len(set(sample)) == 32 and (np.diff(sample) > 0).all()
+    assert counts.min() == 3 and counts.max() == 4  # as even as 32 over 10 classes allows
+    assert np.array_equal(sample, stratified_indices(labels, 32, seed=0))
+    assert not np.array_equal(sample, stratified_indices(labels, 32, seed=1))
+    uneven = np.array([0] * 30 + [1] * 2)
+    assert np.bincount(uneven[stratified_indices(uneven, 6, seed=0)]).tolist() == [4, 2]
+    assert np.array_equal(stratified_indices(labels[:5], 32, seed=0), np.arange(5))
+    with pytest.raises(ValueError, match="count must be a positive integer"):
+        stratified_indices(labels, 0, seed=0)

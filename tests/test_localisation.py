@@ -18,6 +18,7 @@ from mixlib.cams import (
     pixel_average_precision,
     pointing_game,
     top1_localisation,
+    wsolevaluation_box_accuracy,
 )
 from mixlib.cams.localisation import box_iou
 
@@ -210,3 +211,78 @@ def test_part_coverage_rejects_bad_masks_and_empty_cams():
         part_coverage(np.zeros((1, 8, 8)), synthetic_mask())
     with pytest.raises(ValueError, match="shape"):
         part_coverage(np.ones((1, 8, 9)), synthetic_mask())
+
+
+# --------------------------------------------------------------------------- wsolevaluation's scale
+
+
+def wsolevaluation_reference(cams: np.ndarray, gt_boxes: np.ndarray, interval: float = 0.001) -> list[float]:
+    """clovaai/wsolevaluation's `BoxEvaluator` (multi_contour_eval=True, IoU 30/50/70), re-implemented
+    as its plain loop: min-max normalisation, uint8 scoremap, every threshold of arange(0, 1, interval),
+    all contours, box ends clipped to W - 1 / H - 1, [0, 0, 0, 0] for no contour, IoU with +1 on sizes,
+    accuracy per threshold and its maximum. Returns MaxBoxAcc per IoU threshold."""
+    thresholds = list(np.arange(0, 1, interval))
+    correct = {delta: np.zeros(len(thresholds)) for delta in (30, 50, 70)}
+    for cam, gt in zip(cams, gt_boxes, strict=True):
+        cam = cam.copy()
+        cam = np.zeros_like(cam) if cam.min() == cam.max() else (cam - cam.min()) / (cam - cam.min()).max()
+        height, width = cam.shape
+        image = np.expand_dims((cam * 255).astype(np.uint8), 2)
+        found, counts = [], []
+        for threshold in thresholds:
+            _, binary = cv2.threshold(image, int(threshold * np.max(image)), 255, cv2.THRESH_BINARY)
+            contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
+            boxes = [[0, 0, 0, 0]]
+            if contours:
+                boxes = []
+                for contour in contours:
+                    x, y, w, h = cv2.boundingRect(contour)
+                    boxes.append([x, y, min(x + w, width - 1), min(y + h, height - 1)])
+            found.append(np.asarray(boxes))
+            counts.append(len(boxes))
+        a, b = np.concatenate(found)[:, None, :], np.asarray(gt, dtype=float).reshape(1, 1, 4)
+        inter_w = np.maximum(0, np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]) + 1)
+        inter_h = np.maximum(0, np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]) + 1)
+        area_a = (a[..., 2] - a[..., 0] + 1) * (a[..., 3] - a[..., 1] + 1)
+        area_b = (b[..., 2] - b[..., 0] + 1) * (b[..., 3] - b[..., 1] + 1)
+        denominator = area_a + area_b - inter_w * inter_h
+        ious = np.where(denominator > 0, inter_w * inter_h / np.where(denominator > 0, denominator, 1), 0)
+        best, start = [], 0
+        for count in counts:
+            best.append(ious.max(1)[start : start + count].max())
+            start += count
+        for delta, hits in correct.items():
+            hits[np.asarray(best) >= delta / 100] += 1
+    return [float((hits * 100.0 / len(cams)).max()) for hits in correct.values()]
+
+
+def fixed_cams() -> tuple[np.ndarray, np.ndarray]:
+    """Random 8x8 maps upsampled to 64 px, a constant map, boxes touching the border and the origin."""
+    rng = np.random.default_rng(7)
+    low = rng.random((15, 8, 8)).astype(np.float32)
+    cams = np.stack([cv2.resize(m, (SIZE, SIZE), interpolation=cv2.INTER_LINEAR) for m in low])
+    cams = np.concatenate([cams, np.zeros((1, SIZE, SIZE), np.float32)])
+    boxes = np.concatenate([np.tile(BOXES, (3, 1)), [[30, 20, 64, 64], [0, 0, 64, 40], [0, 0, 12, 12]]])
+    return cams, np.concatenate([boxes, [[0, 0, 0, 0]]])
+
+
+def test_the_published_scale_score_is_wsolevaluations_loop():
+    cams, boxes = fixed_cams()
+    result = wsolevaluation_box_accuracy(cams, boxes)
+    expected = wsolevaluation_reference(cams, boxes)
+    assert list(result.max_box_acc.values()) == pytest.approx(expected, abs=1e-9)
+    assert result.max_box_acc_v2 == pytest.approx(np.mean(expected))
+    assert len(result.cam_thresholds) == 1000  # step 0.001
+    assert 0 < result.max_box_acc_v2 < 100
+
+
+def test_the_two_box_conventions_score_the_same_maps_differently():
+    cams, boxes = fixed_cams()
+    published = wsolevaluation_box_accuracy(cams, boxes).max_box_acc_v2
+    exclusive = max_box_accuracy(cams, boxes, step=0.001).max_box_acc_v2
+    assert published != pytest.approx(exclusive)
+    # a constant map has no foreground: no box here, wsolevaluation's (0, 0, 0, 0) box there
+    constant = np.zeros((1, SIZE, SIZE), np.float32)
+    origin = np.array([[0.0, 0.0, 0.0, 0.0]])
+    assert wsolevaluation_box_accuracy(constant, origin).max_box_acc_v2 == 100.0
+    assert max_box_accuracy(constant, origin).max_box_acc_v2 == 0.0

@@ -460,6 +460,22 @@ def test_attentive_cutmix_pastes_the_partners_top_cells(model):
     assert model.training
 
 
+@pytest.mark.parametrize(("grid_size", "pasted"), [(4, 2), (6, 4), (7, 6), (8, 8)])
+def test_attentive_cutmix_pastes_the_papers_share_of_any_grid(model, grid_size, pasted):
+    """The paper pastes 6 of 7 x 7 cells (lam 0.878); on a 4 x 4 grid 6 cells would give lam 0.625."""
+    inputs, targets = make_batch()
+    batch = mix("attentive_cutmix", inputs, targets, model, grid_size=grid_size)
+    cells = grid_size * grid_size
+    assert abs(pasted / cells - 6 / 49) < 0.02
+    # cells of a grid that does not divide the 32 px image differ by a pixel row or column
+    exact = SIZE % grid_size == 0
+    assert torch.allclose(
+        batch.lam, torch.full_like(batch.lam, 1 - pasted / cells), atol=0 if exact else 0.03
+    )
+    explicit = mix("attentive_cutmix", inputs, targets, model, grid_size=grid_size, top_k=1)
+    assert (explicit.lam > batch.lam).all() if pasted > 1 else torch.equal(explicit.lam, batch.lam)
+
+
 def test_puzzlemix_saliency_leaves_parameter_gradients_alone(model):
     inputs, targets = make_batch()
     model.zero_grad(set_to_none=True)

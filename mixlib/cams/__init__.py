@@ -17,6 +17,7 @@ from mixlib.cams.localisation import (
     pixel_average_precision,
     pointing_game,
     top1_localisation,
+    wsolevaluation_box_accuracy,
 )
 from mixlib.cams.losses import (
     MixupCamConcentration,
@@ -58,4 +59,5 @@ __all__ = [
     "spatial_concentration",
     "top1_localisation",
     "upsample_cams",
+    "wsolevaluation_box_accuracy",
 ]

@@ -14,11 +14,17 @@ Conventions shared by every function here:
 MaxBoxAccV2 follows clovaai/wsolevaluation `evaluation.py` (Choe et al. 2020): maps quantised to
 uint8, a pixel is foreground when its value is *above* `int(tau * max)`, boxes around all contours
 (`cv2.findContours`, RETR_TREE), a hit when any box reaches IoU >= delta with any GT box, accuracy
-maximised over tau for each delta in {0.3, 0.5, 0.7}, V2 the mean over deltas. Differences, all
-deliberate: tau steps by 0.01 by default (0.001 in the original; `step` changes it), IoU is computed
-with exclusive corners (the original adds 1 to widths, as for inclusive corners, while its boxes
-from `boundingRect` are exclusive), and a map with no foreground gets no box (the original scores
-a 1-pixel box at the origin, which can only hit a GT box of about one pixel).
+maximised over tau for each delta in {0.3, 0.5, 0.7}, V2 the mean over deltas. Two box conventions:
+
+- `EXCLUSIVE_CORNERS` (the default, this project's): IoU with exclusive corners, no clipping, and a
+  map with no foreground gets no box; used with tau fitted on validation (`fit_cam_threshold`).
+- `WSOLEVALUATION` (the published scale): the original's own arithmetic, which adds 1 to widths and
+  heights in the IoU (as for inclusive corners, while its boxes from `boundingRect` are exclusive),
+  clips box ends to W - 1 and H - 1, and scores a map with no foreground as the box (0, 0, 0, 0).
+  `wsolevaluation_box_accuracy` pairs it with the original's sweep, step 0.001, and its maximum over
+  tau on the scored split itself: the number published tables report.
+
+The sweep's default step here is 0.01 (0.001 in the original; `step` changes it).
 
 The threshold sweep is the original's loop over thresholds and images, made cheaper by one
 observation: thresholded masks are nested, so two thresholds that leave the same number of
@@ -37,6 +43,7 @@ import numpy as np
 from sklearn.metrics import average_precision_score
 
 CAM_THRESHOLD_STEP = 0.01  # wsolevaluation: cam_curve_interval = 0.001
+WSOLEVALUATION_STEP = 0.001  # wsolevaluation `evaluate_wsol(cam_curve_interval=.001)`
 IOU_THRESHOLDS = (0.3, 0.5, 0.7)  # wsolevaluation: --iou_threshold_list 30 50 70
 TOP1_IOU_THRESHOLD = 0.5
 POINTING_TOLERANCE = 15.0  # TorchRay PointingGame: tolerance=15 pixels
@@ -101,14 +108,32 @@ def _as_masks(masks, cams: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- boxes
 
 
-def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
-    """IoU of every box in (n, 4) with every box in (m, 4), exclusive corners -> (n, m)."""
+@dataclass(frozen=True)
+class BoxConvention:
+    """How CAM boxes are drawn and compared with ground-truth boxes (see the module docstring)."""
+
+    size_offset: int  # added to every width and height in the IoU: 0, or 1 as in wsolevaluation
+    clip_to_last_pixel: bool  # box ends clipped to W - 1 and H - 1, as wsolevaluation does
+    empty_box: tuple[float, ...] | None  # the box of a map without foreground; None: no box, IoU 0
+
+
+EXCLUSIVE_CORNERS = BoxConvention(size_offset=0, clip_to_last_pixel=False, empty_box=None)
+WSOLEVALUATION = BoxConvention(size_offset=1, clip_to_last_pixel=True, empty_box=(0.0, 0.0, 0.0, 0.0))
+
+
+def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray, size_offset: int = 0) -> np.ndarray:
+    """IoU of every box in (n, 4) with every box in (m, 4) -> (n, m); exclusive corners by default,
+    `size_offset=1` for wsolevaluation's `calculate_multiple_iou` (degenerate unions give 0 in both)."""
     a, b = boxes_a[:, None, :], boxes_b[None, :, :]
-    width = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    height = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    width = np.clip(
+        np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]) + size_offset, 0, None
+    )
+    height = np.clip(
+        np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]) + size_offset, 0, None
+    )
     intersection = width * height
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    area_a = (a[..., 2] - a[..., 0] + size_offset) * (a[..., 3] - a[..., 1] + size_offset)
+    area_b = (b[..., 2] - b[..., 0] + size_offset) * (b[..., 3] - b[..., 1] + size_offset)
     union = area_a + area_b - intersection
     return np.where(union > 0, intersection / np.where(union > 0, union, 1), 0.0)
 
@@ -122,7 +147,10 @@ def boxes_from_mask(foreground: np.ndarray) -> np.ndarray:
 
 
 def _best_iou_per_threshold(
-    cams: np.ndarray, gt_boxes: list[np.ndarray], thresholds: np.ndarray
+    cams: np.ndarray,
+    gt_boxes: list[np.ndarray],
+    thresholds: np.ndarray,
+    convention: BoxConvention = EXCLUSIVE_CORNERS,
 ) -> np.ndarray:
     """(N, T): for each image and CAM threshold, the best IoU of any CAM box with any GT box."""
     scoremaps = (normalise_cams(cams) * 255).astype(np.uint8)
@@ -132,11 +160,11 @@ def _best_iou_per_threshold(
         values = np.sort(scoremap.ravel())
         foreground_counts = values.size - np.searchsorted(values, levels, side="right")
         counts, first, which = np.unique(foreground_counts, return_index=True, return_inverse=True)
-        traced = counts > 0
-        box_sets = [_boxes_above(scoremap, level) for level in levels[first[traced]]]
+        traced = counts > 0 if convention.empty_box is None else np.ones(len(counts), dtype=bool)
+        box_sets = [_boxes_above(scoremap, level, convention) for level in levels[first[traced]]]
         if not box_sets:
             continue
-        ious = box_iou(np.concatenate(box_sets), boxes).max(axis=1)
+        ious = box_iou(np.concatenate(box_sets), boxes, convention.size_offset).max(axis=1)
         offsets = np.cumsum([0] + [len(b) for b in box_sets[:-1]])
         per_mask = np.zeros(len(counts))
         per_mask[traced] = np.maximum.reduceat(ious, offsets)
@@ -144,10 +172,17 @@ def _best_iou_per_threshold(
     return best
 
 
-def _boxes_above(scoremap: np.ndarray, level: int) -> np.ndarray:
+def _boxes_above(scoremap: np.ndarray, level: int, convention: BoxConvention) -> np.ndarray:
     # THRESH_BINARY keeps pixels strictly above `level`, as wsolevaluation's scoremap2bbox.
     _, foreground = cv2.threshold(scoremap, int(level), 255, cv2.THRESH_BINARY)
-    return boxes_from_mask(foreground)
+    boxes = boxes_from_mask(foreground)
+    if not len(boxes) and convention.empty_box is not None:
+        return np.array([convention.empty_box])
+    if convention.clip_to_last_pixel:
+        height, width = scoremap.shape
+        boxes[:, 2] = np.minimum(boxes[:, 2], width - 1)
+        boxes[:, 3] = np.minimum(boxes[:, 3], height - 1)
+    return boxes
 
 
 @dataclass(frozen=True)
@@ -182,14 +217,25 @@ def max_box_accuracy(
     gt_boxes: BoxesLike,
     iou_thresholds: Sequence[float] = IOU_THRESHOLDS,
     step: float = CAM_THRESHOLD_STEP,
+    convention: BoxConvention = EXCLUSIVE_CORNERS,
 ) -> BoxAccuracy:
     """MaxBoxAcc(V2) of `cams` against `gt_boxes` over a CAM threshold sweep (see the module docstring)."""
     cams = _as_maps(cams, "cams")
     deltas = _iou_thresholds(iou_thresholds)
     thresholds = cam_thresholds(step)
-    best_iou = _best_iou_per_threshold(cams, _as_box_lists(gt_boxes, len(cams)), thresholds)
+    best_iou = _best_iou_per_threshold(cams, _as_box_lists(gt_boxes, len(cams)), thresholds, convention)
     accuracy = 100.0 * (best_iou[:, :, None] >= np.asarray(deltas)).mean(axis=0)
     return BoxAccuracy(thresholds, deltas, accuracy)
+
+
+def wsolevaluation_box_accuracy(cams: np.ndarray, gt_boxes: BoxesLike) -> BoxAccuracy:
+    """MaxBoxAcc(V2) exactly as clovaai/wsolevaluation computes it, on the published scale.
+
+    Its `BoxEvaluator` with `multi_contour_eval=True`, IoU 30/50/70 and `cam_curve_interval=0.001`:
+    its box convention (`WSOLEVALUATION`) and the best tau on the scored maps themselves. Choose
+    nothing with it; it exists to set this project's maps next to published numbers.
+    """
+    return max_box_accuracy(cams, gt_boxes, IOU_THRESHOLDS, WSOLEVALUATION_STEP, WSOLEVALUATION)
 
 
 def fit_cam_threshold(

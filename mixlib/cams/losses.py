@@ -21,9 +21,10 @@ Uncertainty Regularization", arXiv 2008.01201; formulas in the seed run report 0
   weighted by their label weights (`MixedBatch.soft_targets`), as the reproduction does with
   lam * L(y_a) + (1 - lam) * L(y_b); the paper's unweighted sum over present classes would force a
   1%-visible partner to concentrate as much as the main object.
-- Default weights: the loss terms are off unless a weight is given (`create_loss_terms`). The paper's
-  values could not be checked against its text or code from this project's sources, so none is
-  claimed here; the report chooses them on the validation split.
+- Weights: the loss terms are off unless a weight is given (`create_loss_terms`). The paper's values
+  could not be checked against its text or code from this project's sources, so none is claimed here.
+  The weights are fixed, not tuned: the study profiles' `mixup-cam` configuration sets
+  lambda_ent = lambda_con = 0.1 and no code selects them on the validation split.
 
 **SEAM equivariance** (Wang et al. 2020, YudeWang/SEAM `train_SEAM.py`): the CAM of a rescaled
 image must equal the rescaled CAM of the image, `mean |A(CAM(x)) - CAM(A(x))|`, with A a bilinear

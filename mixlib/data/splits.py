@@ -51,3 +51,25 @@ def stratified_subsample(records: list[ImageRecord], per_class: int | None, seed
         order = rng.permutation(len(group))[:per_class]
         kept += [group[i] for i in sorted(order)]
     return kept
+
+
+def stratified_indices(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Sorted indices of `count` items (all when there are fewer), spread as evenly over classes as
+    their sizes allow, drawn with a seeded generator: with `count` >= the number of classes, every
+    class is in.
+
+    Classes take turns: a random member of every class, then a second of every class, and so on, the
+    classes of the last, incomplete turn chosen at random. Hand-written because scikit-learn's
+    stratified splits allocate in proportion to class size and need two members per class.
+    """
+    labels = np.asarray(labels).reshape(-1)
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+        raise ValueError(f"count must be a positive integer, got {count!r}")
+    if count >= len(labels):
+        return np.arange(len(labels))
+    order = np.random.default_rng(seed).permutation(len(labels))
+    turn = np.empty(len(labels), dtype=np.int64)
+    for label in np.unique(labels):
+        members = order[labels[order] == label]
+        turn[members] = np.arange(len(members))
+    return np.sort(order[np.argsort(turn[order], kind="stable")][:count])

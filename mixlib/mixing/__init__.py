@@ -3,6 +3,12 @@
 Every method is a `BatchTransform`: called on a batch (inputs, integer targets) it returns a
 `MixedBatch`. Factories take the method's hyperparameters as keyword arguments.
 
+Application probability: every method mixes a batch with probability `p`, whose default is the
+method's published value (0.5 for CutMix and SaliencyMix, 1.0 for most others). A comparison of methods
+should not also compare those values, so `create_batch_transform` takes one `application_probability`
+for every mixed-sample method (a profile's `mix_probability`); the single-image baselines (Cutout,
+Random Erasing) keep their own `p`, as they mix no second image.
+
 Each method lives in its own module around the shared `base` (pairing, Beta draws, application
 probability, boxes, mask blending); its class docstring lists the hyperparameters, defaults and the
 source of each default. The classes are the factories: `create_batch_transform("cutmix", alpha=1.0)`
@@ -11,7 +17,9 @@ is `CutMix(alpha=1.0)`.
 
 from __future__ import annotations
 
-from typing import Protocol
+import inspect
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -54,8 +62,47 @@ def no_mixing() -> BatchTransform:
     return transform
 
 
-def create_batch_transform(method: str, **params) -> BatchTransform:
-    return MIXING.get(method, "method")(**params)
+def create_batch_transform(
+    method: str, application_probability: float | None = None, **params: Any
+) -> BatchTransform:
+    """The transform of `method` with hyperparameters `params`.
+
+    `application_probability`, when given, is the probability that a batch is mixed, whatever the
+    method's own default (see the module docstring); None keeps the method's default or `params["p"]`.
+    """
+    factory = MIXING.get(method, "method")
+    return factory(**with_application_probability(factory, params, application_probability))
+
+
+def with_application_probability(
+    factory: Callable[..., BatchTransform], params: dict[str, Any], probability: float | None
+) -> dict[str, Any]:
+    """`params` with `probability` as the `p` of a mixed-sample method.
+
+    Factories that wrap another method (Proxy Attention's inner mixing) take `application_probability`
+    themselves and pass it on; the baseline and the single-image methods are left as they are.
+    """
+    if probability is None:
+        return params
+    if isinstance(factory, type) and issubclass(factory, MixingMethod):
+        if not factory.mixes_images:
+            return params
+        if "p" in params:
+            raise ValueError(
+                f"p = {params['p']!r} is set in the method's parameters and the application probability "
+                f"(mix_probability) is {probability!r}: set only one; mix_probability: null keeps p"
+            )
+        return {**params, "p": probability}
+    if "application_probability" in inspect.signature(factory).parameters:
+        return {**params, "application_probability": probability}
+    return params
+
+
+def application_probability(
+    method: str, params: dict[str, Any], probability: float | None = None
+) -> float | None:
+    """The probability that a batch is transformed under these settings (None for plain training)."""
+    return getattr(create_batch_transform(method, probability, **params), "p", None)
 
 
 METHODS: tuple[type[MixingMethod], ...] = (
@@ -94,7 +141,9 @@ __all__ = [
     "ResizeMix",
     "SaliencyMix",
     "SmoothMix",
+    "application_probability",
     "create_batch_transform",
     "no_mixing",
+    "with_application_probability",
 ]
 from mixlib.proxy import method as _proxy_method  # noqa: E402, F401  registers "proxy"; needs MIXING

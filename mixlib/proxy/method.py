@@ -16,10 +16,14 @@ from mixlib.proxy.settings import ProxySettings
 
 
 @MIXING.register("proxy")
-def proxy_attention(**method_params: Any) -> BatchTransform:
-    """Proxy Attention per batch: its inner mixing method's transform (the proxies come from the callback)."""
+def proxy_attention(application_probability: float | None = None, **method_params: Any) -> BatchTransform:
+    """Proxy Attention per batch: its inner mixing method's transform (the proxies come from the callback).
+
+    `application_probability` (a profile's `mix_probability`) goes to the inner method, so Proxy
+    Attention on top of CutMix mixes as many batches as the profile's CutMix.
+    """
     settings = ProxySettings.from_params(method_params)
-    return create_batch_transform(settings.mixing, **settings.mixing_params)
+    return create_batch_transform(settings.mixing, application_probability, **settings.mixing_params)
 
 
 def proxy_callbacks(method_params: dict, epochs: int) -> list:

@@ -41,7 +41,8 @@ def metrics_frame(results: Sequence[RunResult]) -> pd.DataFrame:
 
 
 LOCALISATION_METRICS = {
-    "max_box_acc_v2": "MaxBoxAccV2 %",
+    "max_box_acc_v2": "MaxBoxAccV2 %, τ from val",
+    "wsolevaluation_max_box_acc_v2": "MaxBoxAccV2 %, wsolevaluation (best τ on test)",
     "top1_localisation": "top-1 localisation %",
     "pointing_game": "pointing game %",
     "pxap": "PxAP",

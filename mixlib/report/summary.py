@@ -10,6 +10,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from mixlib.mixing import application_probability
+
 SUMMARY_METRICS = ("accuracy", "macro_f1", "ece", "macro_fpr", "epoch_seconds")
 NOISE_STANDARD_ERRORS = 2.0  # a difference smaller than this many standard errors is called noise
 
@@ -25,6 +27,7 @@ def collect_runs(runs_dir: str | Path, configurations: Sequence[str]) -> pd.Data
                 {
                     "configuration": name,
                     "method": config["method"],
+                    "application_probability": run_probability(config),
                     "seed": metrics["seed"],
                     **{m: metrics[m] for m in SUMMARY_METRICS},
                 }
@@ -32,6 +35,14 @@ def collect_runs(runs_dir: str | Path, configurations: Sequence[str]) -> pd.Data
     if not rows:
         raise FileNotFoundError(f"no finished runs under {runs_dir} for {list(configurations)}")
     return pd.DataFrame(rows)
+
+
+def run_probability(config: dict) -> float:
+    """The probability that a run's batches were mixed (NaN for plain training), from its config.json."""
+    probability = application_probability(
+        config["method"], config.get("method_params") or {}, config.get("mix_probability")
+    )
+    return float("nan") if probability is None else probability
 
 
 def summarise(runs: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
@@ -44,6 +55,8 @@ def summarise(runs: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
     table = grouped[list(SUMMARY_METRICS)].agg(["mean", "std"])
     table.columns = [f"{metric}_{stat}" for metric, stat in table.columns]
     table.insert(0, "seeds", grouped.size())
+    if "application_probability" in runs:  # run tables from collect_runs have it
+        table.insert(0, "application_probability", grouped["application_probability"].first())
     table.insert(0, "method", grouped["method"].first())
     if baseline in table.index:
         base = table.loc[baseline]
@@ -73,6 +86,10 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Percentages as 'mean ± std' strings, for the book."""
     shown = pd.DataFrame(index=summary.index)
     shown["method"] = summary["method"]
+    if "application_probability" in summary:
+        shown["application probability"] = summary["application_probability"].map(
+            lambda p: "–" if np.isnan(p) else f"{p:.2f}"
+        )
     shown["seeds"] = summary["seeds"]
     for metric, label, scale in (
         ("accuracy", "accuracy %", 100),

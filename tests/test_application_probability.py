@@ -1,0 +1,97 @@
+"""One application probability for every mixed-sample configuration of a profile (issue 16)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from mixlib.config import RunConfig
+from mixlib.mixing import METHODS, application_probability, create_batch_transform
+from mixlib.report.profiles import load_profile
+from mixlib.report.summary import collect_runs, display_table, summarise
+
+STUDY_PROFILES = ("quick", "tiny-imagenet")
+
+
+def trained_probability(config: RunConfig) -> float | None:
+    """The `p` of the transform a run trains with, built as `mixlib.training.train` builds it."""
+    transform = create_batch_transform(config.method, config.mix_probability, **config.method_params)
+    return getattr(transform, "p", None)
+
+
+@pytest.mark.parametrize("name", STUDY_PROFILES)
+def test_every_mixing_configuration_of_a_study_profile_mixes_as_often(name):
+    profile = load_profile(name, data_root="unused")
+    probabilities = {c.name: trained_probability(c.config) for c in profile.configurations}
+    mixing = {
+        name: probability
+        for name, probability in probabilities.items()
+        if probability is not None and name not in ("cutout", "random-erasing")
+    }
+    assert len(mixing) >= 10  # MixUp ... PuzzleMix, Mixup-CAM, Proxy on CutMix
+    assert set(mixing.values()) == {0.5}, mixing
+
+
+def test_without_a_profile_setting_each_method_keeps_its_published_probability():
+    published = {method.name: application_probability(method.name, {}) for method in METHODS}
+    assert published["cutmix"] == published["saliencymix"] == 0.5  # CutMix / SaliencyMix CIFAR commands
+    assert published["fmix"] == published["resizemix"] == published["puzzlemix"] == 1.0
+    assert application_probability("cutmix", {"p": 0.3}) == 0.3
+    assert application_probability("none", {}) is None
+
+
+def test_the_common_probability_reaches_every_mixing_method_but_not_the_erasing_baselines():
+    for method in METHODS:
+        expected = 0.25 if method.mixes_images else method().p
+        assert application_probability(method.name, {}, 0.25) == expected, method.name
+    inner = {"schedule": [1, "p"], "mixing": "fmix"}
+    assert application_probability("proxy", inner, 0.25) == 0.25
+
+
+def test_a_batch_is_mixed_with_the_common_probability():
+    transform = create_batch_transform("fmix", 0.0)  # FMix's own default mixes every batch
+    inputs, targets = torch.rand(4, 3, 16, 16), torch.arange(4)
+    batch = transform(inputs, targets, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(batch.inputs, inputs) and torch.equal(batch.lam, torch.ones(4))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"mix_probability": 1.5}, "mix_probability must be null"),
+        ({"mix_probability": "half"}, "mix_probability must be null"),
+        ({"mix_probability": 0.5, "method": "cutmix", "method_params": {"p": 0.3}}, "set only one"),
+    ],
+)
+def test_bad_mix_probability_is_a_clear_error(changes, message):
+    with pytest.raises(ValueError, match=message):
+        RunConfig(epochs=2, **changes)
+
+
+def write_run(folder, config: RunConfig, accuracy: float) -> None:
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(config.to_dict()))
+    metrics = {"seed": config.seed, "accuracy": accuracy, "macro_f1": accuracy, "ece": 0.1}
+    (folder / "metrics.json").write_text(json.dumps({**metrics, "macro_fpr": 0.1, "epoch_seconds": 1.0}))
+
+
+def test_the_results_table_shows_each_configurations_application_probability(tmp_path):
+    configs = {
+        "baseline": RunConfig(mix_probability=0.5),
+        "cutmix": RunConfig(method="cutmix", mix_probability=0.5),
+        "fmix": RunConfig(method="fmix", mix_probability=0.5),
+        "fmix-published": RunConfig(method="fmix"),
+        "cutout": RunConfig(method="cutout", mix_probability=0.5),
+    }
+    for name, config in configs.items():
+        write_run(tmp_path / name / "seed0", config, 0.5)
+    shown = display_table(summarise(collect_runs(tmp_path, list(configs))))
+    assert shown["application probability"].to_dict() == {
+        "baseline": "–",
+        "cutmix": "0.50",
+        "fmix": "0.50",
+        "fmix-published": "1.00",
+        "cutout": "1.00",
+    }
