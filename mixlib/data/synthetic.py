@@ -34,6 +34,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mixlib.checks import check_int
+
 FORMAT_VERSION = 1  # bump whenever the drawing changes, so old caches are regenerated
 SPLITS = ("train", "test")
 ANNOTATION_COLUMNS = ("split", "class", "file", "x0", "y0", "x1", "y1", "mask")
@@ -142,14 +144,6 @@ def synthetic_classes(num_classes: int) -> list[SyntheticClass]:
     return table
 
 
-def _check_int(name: str, value: object, low: int, high: int | None) -> None:
-    allowed = f"{low}..{high}" if high is not None else f">= {low}"
-    if isinstance(value, bool) or not isinstance(value, int):  # plain int: the spec is written to JSON
-        raise ValueError(f"{name} must be an integer ({allowed}), got {value!r}")
-    if value < low or (high is not None and value > high):
-        raise ValueError(f"{name} must be in {allowed}, got {value}")
-
-
 @dataclass(frozen=True)
 class SyntheticSpec:
     """Parameters of the embedded data set; equal specs give byte-identical caches."""
@@ -161,11 +155,11 @@ class SyntheticSpec:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _check_int("num_classes", self.num_classes, 2, MAX_CLASSES)
-        _check_int("train_per_class", self.train_per_class, 1, None)
-        _check_int("test_per_class", self.test_per_class, 1, None)
-        _check_int("image_size", self.image_size, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
-        _check_int("seed", self.seed, 0, None)
+        check_int("num_classes", self.num_classes, 2, MAX_CLASSES)
+        check_int("train_per_class", self.train_per_class, 1, None)
+        check_int("test_per_class", self.test_per_class, 1, None)
+        check_int("image_size", self.image_size, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
+        check_int("seed", self.seed, 0, None)
 
     @property
     def class_names(self) -> list[str]:
@@ -270,7 +264,7 @@ def render_sample(
     The background is drawn first from `rng`, with draws that never depend on the class, so clutter
     statistics are the same in every class.
     """
-    _check_int("class_index", class_index, 0, spec.num_classes - 1)
+    check_int("class_index", class_index, 0, spec.num_classes - 1)
     cls = synthetic_classes(spec.num_classes)[class_index]
     size = spec.image_size
     image = _background(size, rng)

@@ -11,7 +11,8 @@ is `CutMix(alpha=1.0)`.
 
 from __future__ import annotations
 
-from typing import Protocol
+import inspect
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -54,8 +55,31 @@ def no_mixing() -> BatchTransform:
     return transform
 
 
-def create_batch_transform(method: str, **params) -> BatchTransform:
-    return MIXING.get(method, "method")(**params)
+def method_parameters(method: str) -> dict[str, Any] | None:
+    """The parameters `method` takes, with their defaults, read off its class's constructor.
+
+    None for a factory that takes any keyword (Proxy Attention), which checks its own keys. The ranges
+    are declared once, in each constructor's checks, so they are not repeated here.
+    """
+    signature = inspect.signature(MIXING.get(method, "method"))
+    if any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
+        return None
+    return {name: p.default for name, p in signature.parameters.items()}
+
+
+def create_batch_transform(method: str, **params: Any) -> BatchTransform:
+    """`method`'s transform; an unknown key or a bad value is a ValueError naming `method_params`."""
+    allowed = method_parameters(method)
+    if allowed is None:
+        return MIXING.get(method)(**params)
+    listing = ", ".join(f"{name} (default {default!r})" for name, default in allowed.items()) or "none"
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown method_params {unknown} for method {method!r}; allowed: {listing}")
+    try:
+        return MIXING.get(method)(**params)
+    except ValueError as error:
+        raise ValueError(f"method_params of method {method!r}: {error} (allowed: {listing})") from error
 
 
 METHODS: tuple[type[MixingMethod], ...] = (
@@ -95,6 +119,7 @@ __all__ = [
     "SaliencyMix",
     "SmoothMix",
     "create_batch_transform",
+    "method_parameters",
     "no_mixing",
 ]
 from mixlib.proxy import method as _proxy_method  # noqa: E402, F401  registers "proxy"; needs MIXING
