@@ -1,6 +1,6 @@
-import pytest
-
 from dataclasses import fields
+
+import pytest
 
 from mixlib.config import FIELD_CHECKS, RunConfig, code_version
 
