@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mixlib.data.dataset import AnnotatedImageDataset
 from mixlib.data.records import DataSplits, ImageRecord, SourceData
-from mixlib.data.sources import DATASETS, default_cache_dir
+from mixlib.data.sources import DATASETS, check_data_root, default_cache_dir
 from mixlib.data.splits import stratified_split, stratified_subsample
 from mixlib.data.transforms import denormalise, eval_transform, train_transform
 
@@ -14,6 +14,7 @@ __all__ = [
     "DataSplits",
     "ImageRecord",
     "SourceData",
+    "check_data_root",
     "default_cache_dir",
     "denormalise",
     "eval_transform",
