@@ -430,6 +430,7 @@ def load_config_splits(config: RunConfig) -> DataSplits:
         config.test_per_class,
         config.image_size,
         config.split_seed,
+        config.short_classes,
     )
 
 
@@ -501,8 +502,9 @@ def train_run(
         threads=torch.get_num_threads(),
         train_images=len(datasets["train"]),
         epoch_seconds=float(history["epoch_seconds"].mean()),
-        corrupt_images_skipped=sum(len(d.skipped) for d in datasets.values()),
-        skipped_files=[path for d in datasets.values() for path in d.skipped],
+        corrupt_images_skipped=len(splits.skipped) + sum(len(d.skipped) for d in datasets.values()),
+        skipped_files=[*splits.skipped, *(path for d in datasets.values() for path in d.skipped)],
+        dropped_classes=splits.dropped_classes,
     )
     atomic_write_json(run_dir / METRICS, metrics)
     return RunResult(config, run_dir, model.eval(), splits, history, metrics, reused=False)
