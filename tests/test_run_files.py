@@ -4,7 +4,6 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
 
 from mixlib import training
 from mixlib.config import RunConfig
@@ -17,33 +16,15 @@ TINY = RunConfig(
 )
 
 
-class RunsCode:
-    """Unpickling this calls `os.system`: what a malicious checkpoint would do."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f"touch {self.marker}",)
-
-
-def evil_checkpoint(tmp_path: Path) -> tuple[Path, Path]:
-    marker = tmp_path / "code-ran"
-    model = create_model("resnet10t", 10, 32)
-    path = tmp_path / "evil.pt"
-    torch.save({"model": model.state_dict(), "fingerprint": "x", "payload": RunsCode(marker)}, path)
-    return path, marker
-
-
-def test_latency_refuses_a_checkpoint_with_a_pickled_callable(tmp_path):
-    path, marker = evil_checkpoint(tmp_path)
+def test_latency_refuses_a_checkpoint_with_a_pickled_callable(code_running_checkpoint):
+    path, marker = code_running_checkpoint
     with pytest.raises(ValueError, match=r"refused to load .*evil\.pt.*posix\.system"):
         load_checkpoint(create_model("resnet10t", 10, 32), path)
     assert not marker.exists()
 
 
-def test_run_folder_checkpoint_with_a_pickled_callable_is_refused(tmp_path):
-    path, marker = evil_checkpoint(tmp_path)
+def test_run_folder_checkpoint_with_a_pickled_callable_is_refused(code_running_checkpoint, tmp_path):
+    path, marker = code_running_checkpoint
     path.rename(tmp_path / CHECKPOINT)
     with pytest.raises(ValueError, match="refused to load"):
         read_checkpoint(tmp_path, "x")

@@ -55,7 +55,9 @@ class Failure:
 def run(args: argparse.Namespace) -> int:
     root = Path.cwd()
     if not (root / "_config.yml").is_file() or not (root / TRAIN_TEMPLATE).is_file():
-        raise SystemExit("run `python -m mixlib report` from the repository root (where _config.yml is)")
+        raise FileNotFoundError(
+            "run `python -m mixlib report` from the repository root (where _config.yml is)"
+        )
     profile = load_profile(args.profile, args.data_root)
     runs_dir = Path(args.runs_dir or Path("runs") / profile.name)
     start = time.perf_counter()
