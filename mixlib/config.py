@@ -49,14 +49,6 @@ def one_of(*allowed: str) -> Check:
     return lambda name, value: choose(name, value, allowed)
 
 
-def flag(name: str, value: Any) -> None:
-    check_flag(name, value)
-
-
-def text(name: str, value: Any) -> None:
-    check_text(name, value)
-
-
 def registered(module: str, registry: str) -> Check:
     """A name in one of the project's registries, imported on first use (they import torch)."""
 
@@ -90,7 +82,7 @@ def parameter_mapping(name: str, value: Any) -> None:
 FIELD_CHECKS: dict[str, Check] = {
     # data
     "dataset": registered("mixlib.data", "DATASETS"),
-    "data_root": optional(text),
+    "data_root": optional(check_text),
     "images_per_class": integer(1),
     "val_per_class": integer(1),
     "test_per_class": optional(integer(1)),
@@ -101,7 +93,7 @@ FIELD_CHECKS: dict[str, Check] = {
     "short_classes": one_of(*SHORT_CLASSES),
     # model
     "model": model_name,
-    "small_input": flag,
+    "small_input": check_flag,
     "min_feature_size": integer(1),
     # augmentation and losses
     "method": registered("mixlib.mixing", "MIXING"),
@@ -123,8 +115,8 @@ FIELD_CHECKS: dict[str, Check] = {
     "warmup_epochs": integer(0),
     # execution
     "seed": integer(0),
-    "deterministic": flag,
-    "amp": flag,
+    "deterministic": check_flag,
+    "amp": check_flag,
     "device": one_of(*DEVICES),
     "num_workers": integer(0),
 }

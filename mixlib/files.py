@@ -17,6 +17,7 @@ import pickle
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,23 +95,15 @@ def set_aside(path: Path, error: Exception, consequence: str) -> Path:
     return target
 
 
-def load_torch_or_set_aside(path: Path, consequence: str) -> Any | None:
-    """The file's content; None when it does not exist or is damaged (then it is set aside)."""
+def read_or_set_aside(path: Path, read: Callable[[Path], Any], consequence: str) -> Any | None:
+    """`read(path)`; None when the file does not exist or is damaged (then it is set aside).
+
+    `read` is `load_torch` or `read_json`; a `RefusedFile` is not damage and propagates.
+    """
     if not Path(path).is_file():
         return None
     try:
-        return load_torch(path)
-    except DamagedFile as error:
-        set_aside(path, error, consequence)
-        return None
-
-
-def read_json_or_set_aside(path: Path, consequence: str) -> Any | None:
-    """The parsed file; None when it does not exist or is damaged (then it is set aside)."""
-    if not Path(path).is_file():
-        return None
-    try:
-        return read_json(path)
+        return read(path)
     except DamagedFile as error:
         set_aside(path, error, consequence)
         return None

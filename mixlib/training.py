@@ -39,8 +39,9 @@ from mixlib.files import (
     atomic_save_torch,
     atomic_write_json,
     atomic_write_text,
-    load_torch_or_set_aside,
-    read_json_or_set_aside,
+    load_torch,
+    read_json,
+    read_or_set_aside,
 )
 from mixlib.losses import LossTerm, MixedBatch, mixed_cross_entropy
 from mixlib.metrics import classification_metrics
@@ -378,7 +379,7 @@ def read_checkpoint(run_dir: Path, expected_fingerprint: str) -> dict | None:
     checkpoint is set aside and the one of the epoch before it is tried, then a fresh start.
     """
     for name in (CHECKPOINT, PREVIOUS_CHECKPOINT):
-        state = load_torch_or_set_aside(run_dir / name, "the run resumes from an earlier state")
+        state = read_or_set_aside(run_dir / name, load_torch, "the run resumes from an earlier state")
         if isinstance(state, dict):
             return state if state.get("fingerprint") == expected_fingerprint else None
     return None
@@ -530,7 +531,7 @@ def resolve_batch_size(
 
 
 def read_metrics(run_dir: Path) -> dict | None:
-    return read_json_or_set_aside(Path(run_dir) / METRICS, "the run is trained again")
+    return read_or_set_aside(Path(run_dir) / METRICS, read_json, "the run is trained again")
 
 
 def load_finished_run(run_dir: str | Path) -> RunResult:

@@ -23,7 +23,7 @@ import nbformat
 import papermill
 
 from mixlib.config import code_version, fingerprint
-from mixlib.files import atomic_write_json, read_json_or_set_aside
+from mixlib.files import atomic_write_json, read_json, read_or_set_aside
 from mixlib.report.glossary import write_glossary_page
 from mixlib.report.profiles import Configuration, Profile, available_profiles, load_profile
 
@@ -132,7 +132,7 @@ def read_fingerprint(folder: Path) -> str | None:
     path = folder / "chapter.json"
     if not (path.is_file() and (folder / "chapter.ipynb").is_file()):
         return None
-    record = read_json_or_set_aside(path, "the configuration runs again")
+    record = read_or_set_aside(path, read_json, "the configuration runs again")
     return record.get("fingerprint") if isinstance(record, dict) else None
 
 
