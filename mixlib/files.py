@@ -21,7 +21,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+
+# NumPy scalars are plain data too (checkpoints written before histories were made plain hold them):
+# rebuilding one from its dtype and bytes runs no code, so the weights-only loader may accept them.
+NUMPY_SCALARS = [np._core.multiarray.scalar, np.dtype, *(getattr(np.dtypes, n) for n in np.dtypes.__all__)]
 
 
 class RefusedFile(ValueError):
@@ -62,7 +67,8 @@ def atomic_save_torch(state: Any, path: Path) -> None:
 def load_torch(path: Path) -> Any:
     """`torch.load(path, weights_only=True)` on the CPU, with `RefusedFile` / `DamagedFile` errors."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(NUMPY_SCALARS):
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         if "Weights only load failed" in str(error):
             lines = str(error).splitlines()
