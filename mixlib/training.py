@@ -7,7 +7,6 @@ so a run resumed from the checkpoint of epoch k replays epochs k+1... exactly as
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
@@ -543,7 +542,7 @@ def load_finished_run(run_dir: str | Path) -> RunResult:
     config_path = run_dir / "config.json"
     if not config_path.is_file():
         raise FileNotFoundError(f"{run_dir} is not a run folder (no config.json)")
-    config = RunConfig.from_parameters(json.loads(config_path.read_text()))
+    config = RunConfig.from_parameters(read_json(config_path))
     metrics = read_metrics(run_dir)
     if metrics is None or metrics.get("fingerprint") != run_fingerprint(config):
         raise FileNotFoundError(f"{run_dir} has no finished run for the current code; run the report first")
