@@ -118,7 +118,8 @@ def synthetic_source(
     key = hashlib.sha256(json.dumps(asdict(spec), sort_keys=True).encode()).hexdigest()[:12]
     root = Path(data_root) if data_root else default_cache_dir() / f"synthetic-{key}"
     generate_synthetic(root, spec)
-    rows = list(csv.DictReader((root / "annotations.csv").open()))
+    with open(root / "annotations.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
     classes = sorted({row["class"] for row in rows})
     index = {name: i for i, name in enumerate(classes)}
     splits: dict[str, list[ImageRecord]] = {"train": [], "test": []}
