@@ -171,8 +171,14 @@ class RunConfig:
         unchecked = [f.name for f in fields(self) if f.name not in FIELD_CHECKS]
         if unchecked:
             raise TypeError(f"RunConfig field(s) {unchecked} have no row in FIELD_CHECKS; add one each")
-        for item in fields(self):
-            FIELD_CHECKS[item.name](item.name, getattr(self, item.name))
+        problems = []
+        for item in fields(self):  # every bad field is named at once, not one per attempt
+            try:
+                FIELD_CHECKS[item.name](item.name, getattr(self, item.name))
+            except ValueError as error:
+                problems.append(str(error))
+        if problems:
+            raise ValueError("; ".join(problems))
         create_batch_transform(self.method, **self.method_params)  # checks method_params' keys and values
         create_method_callbacks(self.method, self.method_params, self.epochs)  # and a schedule's length
 

@@ -54,6 +54,11 @@ def test_code_version_is_stable_and_training_scope_is_narrower():
     assert code_version(training_only=True) != code_version()
 
 
+def test_every_bad_field_is_named_at_once():
+    with pytest.raises(ValueError, match=r"momentum must .*; deterministic must be True or False, got 'no'"):
+        RunConfig(momentum=-0.9, deterministic="no")
+
+
 def test_every_field_has_exactly_one_check():
     assert set(FIELD_CHECKS) == {f.name for f in fields(RunConfig)}
 
