@@ -2,6 +2,9 @@
 
 Only the chosen command's module is imported, so `report` does not pay for the latency or benchmark
 imports and vice versa.
+
+A bad profile, parameter or file (a ValueError or OSError) ends the command with one line on stderr
+and exit status 2, like argparse's own usage errors; `--debug` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
+USAGE_ERROR = 2  # the exit status of argparse's usage errors, used for every bad input
 
 COMMANDS = {
     "report": ("mixlib.report.runner", "run every configuration of a profile and build the book"),
@@ -22,6 +27,7 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(COMMANDS) + "}")
     for name, (module_name, help_text) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
         if name == command:
             module = importlib.import_module(module_name)
             module.add_arguments(sub)
@@ -32,4 +38,11 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv[0] if argv else None).parse_args(argv)
-    return int(args.run(args) or 0)
+    try:
+        return int(args.run(args) or 0)
+    except (ValueError, OSError) as error:
+        if args.debug:
+            raise
+        message = " ".join(str(error).split())  # one line, whatever the message's own layout
+        print(f"error: {message} (--debug shows the traceback)", file=sys.stderr)
+        return USAGE_ERROR

@@ -1,19 +1,134 @@
 """One run's parameters: what the notebook's `parameters` cell and a profile entry describe.
 
 Every field is validated when the object is built, so a typo in a profile or a papermill `-p` fails
-before any data is read, naming the parameter and the values it accepts.
+before any data is read, naming the parameter and the values it accepts. The checks are a table,
+`FIELD_CHECKS`, one row per field (a new field needs its row, or building any RunConfig fails): a
+plain table of the project's own `mixlib.checks` functions rather than pydantic, because the allowed
+values of several fields live in the project's registries and every other validating class of the
+project uses the same checks, so an error reads the same wherever it is raised.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
+import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from mixlib.checks import (
+    check_flag,
+    check_int,
+    check_mapping,
+    check_range,
+    check_text,
+    choose,
+    is_integer,
+    is_number,
+)
+
 OPTIMIZERS = ("sgd", "adamw")
 DEVICES = ("auto", "cpu", "cuda")
+SHORT_CLASSES = ("fail", "drop")  # what a class with too few readable training images does to the run
+
+# A check takes the field's name and value and raises a ValueError naming the field when it is bad.
+Check = Callable[[str, Any], object]
+
+
+def integer(low: int, high: int | None = None) -> Check:
+    return lambda name, value: check_int(name, value, low, high)
+
+
+def number(low: float, high: float = math.inf, low_open: bool = False, high_open: bool = False) -> Check:
+    return lambda name, value: check_range(name, value, low, high, low_open, high_open)
+
+
+def one_of(*allowed: str) -> Check:
+    return lambda name, value: choose(name, value, allowed)
+
+
+def registered(module: str, registry: str) -> Check:
+    """A name in one of the project's registries, imported on first use (they import torch)."""
+
+    def check(name: str, value: Any) -> None:
+        getattr(importlib.import_module(module), registry).get(check_text(name, value), name)
+
+    return check
+
+
+def optional(check: Check) -> Check:
+    return lambda name, value: None if value is None else check(name, value)
+
+
+def model_name(name: str, value: Any) -> None:
+    from mixlib.models import check_model_name
+
+    check_model_name(check_text(name, value))
+
+
+def batch_size(name: str, value: Any) -> None:
+    if value != "auto" and not (is_integer(value) and value >= 1):
+        raise ValueError(f"{name} must be a positive integer or 'auto', got {value!r}")
+
+
+def mix_probability(name: str, value: Any) -> None:
+    if value is not None and not (is_number(value) and 0.0 <= value <= 1.0):
+        raise ValueError(
+            f"{name} must be null (each method's own default) or a number in [0, 1], got {value!r}"
+        )
+
+
+def parameter_mapping(name: str, value: Any) -> None:
+    """A mapping with string keys; which keys and values the method takes is checked with the method."""
+    if any(not isinstance(key, str) for key in check_mapping(name, value)):
+        raise ValueError(f"{name} keys must be parameter names (strings), got {value!r}")
+
+
+FIELD_CHECKS: dict[str, Check] = {
+    # data
+    "dataset": registered("mixlib.data", "DATASETS"),
+    "data_root": optional(check_text),
+    "images_per_class": integer(1),
+    "val_per_class": integer(1),
+    "test_per_class": optional(integer(1)),
+    "image_size": integer(16),
+    "split_seed": integer(0),
+    "crop_scale_min": number(0.0, 1.0, low_open=True),
+    "color_jitter": number(0.0, high_open=True),
+    "short_classes": one_of(*SHORT_CLASSES),
+    # model
+    "model": model_name,
+    "small_input": check_flag,
+    "min_feature_size": integer(1),
+    # augmentation and losses
+    "method": registered("mixlib.mixing", "MIXING"),
+    "method_params": parameter_mapping,
+    "mix_probability": mix_probability,
+    "label_smoothing": number(0.0, 1.0, high_open=True),
+    "lambda_ent": number(0.0, high_open=True),
+    "lambda_con": number(0.0, high_open=True),
+    "lambda_eq": number(0.0, high_open=True),
+    "seam_scale": number(0.0, 1.0, low_open=True, high_open=True),
+    # evaluation
+    "cam_method": registered("mixlib.cams", "CAM_METHODS"),
+    # optimisation
+    "epochs": integer(1),
+    "batch_size": batch_size,
+    "optimizer": one_of(*OPTIMIZERS),
+    "lr": number(0.0, low_open=True, high_open=True),
+    "momentum": number(0.0, 1.0, high_open=True),
+    "weight_decay": number(0.0, high_open=True),
+    "warmup_epochs": integer(0),
+    # execution
+    "seed": integer(0),
+    "deterministic": check_flag,
+    "amp": check_flag,
+    "device": one_of(*DEVICES),
+    "num_workers": integer(0),
+}
 
 
 @dataclass(frozen=True)
@@ -28,6 +143,7 @@ class RunConfig:
     split_seed: int = 0
     crop_scale_min: float = 0.35
     color_jitter: float = 0.4
+    short_classes: str = "fail"  # or "drop": classes with too few readable training images leave the run
     # model
     model: str = "resnet10t"
     small_input: bool = True
@@ -61,37 +177,23 @@ class RunConfig:
     num_workers: int = 0
 
     def __post_init__(self) -> None:
-        from mixlib.cams import CAM_METHODS, create_loss_terms
-        from mixlib.data import DATASETS
-        from mixlib.mixing import MIXING
-        from mixlib.models import check_model_name
+        from mixlib.mixing import create_batch_transform
         from mixlib.proxy import create_method_callbacks
 
-        DATASETS.get(self.dataset, "dataset")
-        MIXING.get(self.method, "method")
-        CAM_METHODS.get(self.cam_method, "cam_method")
-        create_loss_terms(self.lambda_ent, self.lambda_con, self.lambda_eq, self.seam_scale)
-        check_model_name(self.model)
-        choose("optimizer", self.optimizer, OPTIMIZERS)
-        choose("device", self.device, DEVICES)
-        at_least("images_per_class", self.images_per_class, 1)
-        at_least("val_per_class", self.val_per_class, 1)
-        at_least("image_size", self.image_size, 16)
-        at_least("epochs", self.epochs, 1)
-        at_least("warmup_epochs", self.warmup_epochs, 0)
-        at_least("num_workers", self.num_workers, 0)
-        if self.test_per_class is not None:
-            at_least("test_per_class", self.test_per_class, 1)
-        if not (self.batch_size == "auto" or (isinstance(self.batch_size, int) and self.batch_size >= 1)):
-            raise ValueError(f"batch_size must be a positive integer or 'auto', got {self.batch_size!r}")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if not 0.0 < self.crop_scale_min <= 1.0:
-            raise ValueError(f"crop_scale_min must be in (0, 1], got {self.crop_scale_min}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        create_method_callbacks(self.method, self.method_params, self.epochs)  # validates method_params
-        check_mix_probability(self.mix_probability, self.method, self.method_params)
+        unchecked = [f.name for f in fields(self) if f.name not in FIELD_CHECKS]
+        if unchecked:
+            raise TypeError(f"RunConfig field(s) {unchecked} have no row in FIELD_CHECKS; add one each")
+        problems = []
+        for item in fields(self):  # every bad field is named at once, not one per attempt
+            try:
+                FIELD_CHECKS[item.name](item.name, getattr(self, item.name))
+            except ValueError as error:
+                problems.append(str(error))
+        if problems:
+            raise ValueError("; ".join(problems))
+        # checks method_params' keys and values, and that p is not also set by mix_probability
+        create_batch_transform(self.method, self.mix_probability, **self.method_params)
+        create_method_callbacks(self.method, self.method_params, self.epochs)  # and a schedule's length
 
     @classmethod
     def from_parameters(cls, params: dict[str, Any]) -> RunConfig:
@@ -105,13 +207,31 @@ class RunConfig:
             raise ValueError(f"unknown run parameter(s) {unknown}; allowed: {', '.join(sorted(known))}")
         values = dict(params)
         if isinstance(values.get("method_params"), str):
-            values["method_params"] = json.loads(values["method_params"] or "{}")
+            values["method_params"] = parse_json_mapping("method_params", values["method_params"])
         return cls(**values)
 
     @classmethod
     def from_namespace(cls, namespace: dict[str, Any]) -> RunConfig:
         """Pick this class's fields out of a namespace, e.g. a notebook's `globals()` after papermill."""
         return cls.from_parameters({f.name: namespace[f.name] for f in fields(cls) if f.name in namespace})
+
+    @classmethod
+    def from_notebook(
+        cls, namespace: dict[str, Any], parameter_names: set[str], template_parameters: tuple[str, ...]
+    ) -> RunConfig:
+        """`from_namespace` for a template: every name its parameters cell and papermill defined must be
+        a RunConfig field or one of the template's own parameters, so `-p epoch 3` fails, not ignored.
+
+        `parameter_names` is what the kernel's namespace gained from the start of the parameters cell
+        to the end of papermill's injected cell (IPython's own `_` names are left out).
+        """
+        allowed = {f.name for f in fields(cls)} | set(template_parameters)
+        unknown = sorted(n for n in parameter_names if not n.startswith("_") and n not in allowed)
+        if unknown:
+            raise ValueError(
+                f"unknown notebook parameter(s) {unknown}; allowed: {', '.join(sorted(allowed))}"
+            )
+        return cls.from_namespace(namespace)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -120,27 +240,13 @@ class RunConfig:
         return RunConfig(**{**self.to_dict(), **changes})
 
 
-def choose(parameter: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"unknown {parameter} {value!r}; allowed values: {', '.join(allowed)}")
-
-
-def check_mix_probability(value: float | None, method: str, method_params: dict) -> None:
-    """None, or a number in [0, 1] that the method accepts (not also given as method_params.p)."""
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(
-            f"mix_probability must be null (each method's own default) or a number in [0, 1], got {value!r}"
-        )
-    from mixlib.mixing import create_batch_transform
-
-    create_batch_transform(method, value, **method_params)
-
-
-def at_least(parameter: str, value: int, minimum: int) -> None:
-    if not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{parameter} must be an integer >= {minimum}, got {value!r}")
+def parse_json_mapping(name: str, text: str) -> dict:
+    try:
+        value = json.loads(text or "{}")
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{name} must be a mapping or its JSON text, got {text!r} ({error})") from None
+    check_mapping(name, value)
+    return value
 
 
 # Code that cannot change a trained model or its metrics: editing it must not retrain anything.

@@ -7,7 +7,6 @@ so a run resumed from the checkpoint of epoch k replays epochs k+1... exactly as
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
@@ -35,6 +34,14 @@ from mixlib.data import (
     train_transform,
 )
 from mixlib.evaluation import localisation_scores
+from mixlib.files import (
+    atomic_save_torch,
+    atomic_write_json,
+    atomic_write_text,
+    load_torch,
+    read_json,
+    read_or_set_aside,
+)
 from mixlib.losses import LossTerm, MixedBatch, mixed_cross_entropy
 from mixlib.metrics import classification_metrics
 from mixlib.mixing import BatchTransform, create_batch_transform
@@ -42,6 +49,7 @@ from mixlib.models import create_model
 from mixlib.proxy import create_method_callbacks
 
 CHECKPOINT = "checkpoint.pt"
+PREVIOUS_CHECKPOINT = "checkpoint.previous.pt"  # the epoch before; used when checkpoint.pt is damaged
 METRICS = "metrics.json"
 HISTORY = "history.csv"
 CPU_MAX_BATCH_SIZE = 256  # on a CPU memory never runs out first; the finder needs a ceiling
@@ -344,13 +352,13 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "history": self.history,
+            "history": plain_data(self.history),
             "batch_size": self.batch_size,
         }
-        temporary = self.run_dir / (CHECKPOINT + ".tmp")
-        torch.save(state, temporary)
-        os.replace(temporary, self.run_dir / CHECKPOINT)
-        pd.DataFrame(self.history).to_csv(self.run_dir / HISTORY, index=False)
+        if (self.run_dir / CHECKPOINT).is_file():
+            os.replace(self.run_dir / CHECKPOINT, self.run_dir / PREVIOUS_CHECKPOINT)
+        atomic_save_torch(state, self.run_dir / CHECKPOINT)
+        atomic_write_text(self.run_dir / HISTORY, pd.DataFrame(self.history).to_csv(index=False))
 
     def resume(self) -> None:
         state = read_checkpoint(self.run_dir, self.fingerprint)
@@ -364,11 +372,21 @@ class Trainer:
 
 
 def read_checkpoint(run_dir: Path, expected_fingerprint: str) -> dict | None:
-    path = run_dir / CHECKPOINT
-    if not path.exists():
-        return None
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    return state if state.get("fingerprint") == expected_fingerprint else None
+    """The newest readable checkpoint if it was made with this config and code, else None.
+
+    Loaded weights-only (a file with pickled code is refused, `mixlib.files.RefusedFile`); a damaged
+    checkpoint is set aside and the one of the epoch before it is tried, then a fresh start.
+    """
+    for name in (CHECKPOINT, PREVIOUS_CHECKPOINT):
+        state = read_or_set_aside(run_dir / name, load_torch, "the run resumes from an earlier state")
+        if isinstance(state, dict):
+            return state if state.get("fingerprint") == expected_fingerprint else None
+    return None
+
+
+def plain_data(history: list[dict]) -> list[dict]:
+    """History records as plain Python numbers (NumPy scalars would not load weights-only)."""
+    return [{k: v.item() if isinstance(v, np.generic) else v for k, v in r.items()} for r in history]
 
 
 def run_fingerprint(config: RunConfig) -> str:
@@ -412,6 +430,7 @@ def load_config_splits(config: RunConfig) -> DataSplits:
         config.test_per_class,
         config.image_size,
         config.split_seed,
+        config.short_classes,
     )
 
 
@@ -441,12 +460,14 @@ def train_run(
     expected = run_fingerprint(config)
     finished = read_metrics(run_dir)
     if finished is not None and finished.get("fingerprint") == expected:
-        model.load_state_dict(read_checkpoint(run_dir, expected)["model"])
-        history = pd.read_csv(run_dir / HISTORY)
-        return RunResult(config, run_dir, model.eval(), splits, history, finished, reused=True)
+        state = read_checkpoint(run_dir, expected)
+        if state is not None and len(state["history"]) == config.epochs:  # not an earlier epoch's
+            model.load_state_dict(state["model"])
+            history = pd.read_csv(run_dir / HISTORY)
+            return RunResult(config, run_dir, model.eval(), splits, history, finished, reused=True)
 
     datasets = build_datasets(config, splits)
-    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    atomic_write_json(run_dir / "config.json", config.to_dict())
     batch_size = resolve_batch_size(
         config, model, len(splits.classes), device, len(datasets["train"]), run_dir
     )
@@ -481,10 +502,11 @@ def train_run(
         threads=torch.get_num_threads(),
         train_images=len(datasets["train"]),
         epoch_seconds=float(history["epoch_seconds"].mean()),
-        corrupt_images_skipped=sum(len(d.skipped) for d in datasets.values()),
-        skipped_files=[path for d in datasets.values() for path in d.skipped],
+        corrupt_images_skipped=len(splits.skipped) + sum(len(d.skipped) for d in datasets.values()),
+        skipped_files=[*splits.skipped, *(path for d in datasets.values() for path in d.skipped)],
+        dropped_classes=splits.dropped_classes,
     )
-    (run_dir / METRICS).write_text(json.dumps(metrics, indent=2))
+    atomic_write_json(run_dir / METRICS, metrics)
     return RunResult(config, run_dir, model.eval(), splits, history, metrics, reused=False)
 
 
@@ -508,8 +530,7 @@ def resolve_batch_size(
 
 
 def read_metrics(run_dir: Path) -> dict | None:
-    path = Path(run_dir) / METRICS
-    return json.loads(path.read_text()) if path.exists() else None
+    return read_or_set_aside(Path(run_dir) / METRICS, read_json, "the run is trained again")
 
 
 def load_finished_run(run_dir: str | Path) -> RunResult:
@@ -521,7 +542,7 @@ def load_finished_run(run_dir: str | Path) -> RunResult:
     config_path = run_dir / "config.json"
     if not config_path.is_file():
         raise FileNotFoundError(f"{run_dir} is not a run folder (no config.json)")
-    config = RunConfig.from_parameters(json.loads(config_path.read_text()))
+    config = RunConfig.from_parameters(read_json(config_path))
     metrics = read_metrics(run_dir)
     if metrics is None or metrics.get("fingerprint") != run_fingerprint(config):
         raise FileNotFoundError(f"{run_dir} has no finished run for the current code; run the report first")

@@ -44,3 +44,27 @@ def write_image_folder(root: Path, classes: int, train: int, test: int, size: in
 @pytest.fixture(scope="session")
 def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_image_folder(tmp_path_factory.mktemp("imagefolder"), classes=3, train=10, test=4)
+
+
+class RunsCode:
+    """Unpickling this calls `os.system`: what a malicious checkpoint does."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.fixture
+def code_running_checkpoint(tmp_path: Path) -> tuple[Path, Path]:
+    """A checkpoint with real ResNet-10 weights and a pickled `os.system` call that would create `marker`."""
+    import torch
+
+    from mixlib.models import create_model
+
+    marker = tmp_path / "code-ran"
+    path = tmp_path / "evil.pt"
+    state = create_model("resnet10t", 10, 32).state_dict()
+    torch.save({"model": state, "fingerprint": "x", "payload": RunsCode(marker)}, path)
+    return path, marker

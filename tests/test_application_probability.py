@@ -22,8 +22,10 @@ def trained_probability(config: RunConfig) -> float | None:
 
 
 @pytest.mark.parametrize("name", STUDY_PROFILES)
-def test_every_mixing_configuration_of_a_study_profile_mixes_as_often(name):
-    profile = load_profile(name, data_root="unused")
+def test_every_mixing_configuration_of_a_study_profile_mixes_as_often(name, request):
+    # a real-data profile is checked against its data folder when it loads
+    data_root = str(request.getfixturevalue("tiny_imagenet_root")) if name == "tiny-imagenet" else None
+    profile = load_profile(name, data_root=data_root)
     probabilities = {c.name: trained_probability(c.config) for c in profile.configurations}
     mixing = {
         name: probability

@@ -1,6 +1,8 @@
+from dataclasses import fields
+
 import pytest
 
-from mixlib.config import RunConfig, code_version
+from mixlib.config import FIELD_CHECKS, RunConfig, code_version
 
 
 @pytest.mark.parametrize(
@@ -12,7 +14,21 @@ from mixlib.config import RunConfig, code_version
         ("optimizer", "lion", "unknown optimizer 'lion'; allowed values: sgd, adamw"),
         ("epochs", 0, "epochs must be an integer >= 1"),
         ("batch_size", "big", "batch_size must be a positive integer or 'auto'"),
-        ("label_smoothing", 1.5, r"label_smoothing must be in \[0, 1\)"),
+        ("label_smoothing", 1.5, r"label_smoothing must be a number in \[0.0, 1.0\)"),
+        # issue 15: fields that used to pass unchecked or fail without their name
+        ("momentum", -0.9, r"momentum must be a number in \[0.0, 1.0\)"),
+        ("weight_decay", -1e-4, r"weight_decay must be a number in \[0.0, inf\)"),
+        ("color_jitter", -0.4, r"color_jitter must be a number in \[0.0, inf\)"),
+        ("deterministic", "no", "deterministic must be True or False, got 'no'"),
+        ("amp", 1, "amp must be True or False"),
+        ("epochs", True, "epochs must be an integer >= 1, got True"),
+        ("batch_size", True, "batch_size must be a positive integer or 'auto', got True"),
+        ("lr", "abc", r"lr must be a number in \(0.0, inf\), got 'abc'"),
+        ("seed", -1, "seed must be an integer >= 0"),
+        ("data_root", 3, "data_root must be a non-empty string"),
+        ("method", ["mixup"], "method must be a non-empty string"),
+        ("short_classes", "skip", "unknown short_classes 'skip'; allowed values: fail, drop"),
+        ("method_params", [1], r"method_params must be a mapping"),
     ],
 )
 def test_bad_values_name_the_parameter(field, value, message):
@@ -21,7 +37,7 @@ def test_bad_values_name_the_parameter(field, value, message):
 
 
 def test_from_parameters_parses_papermill_strings_and_rejects_unknown_keys():
-    config = RunConfig.from_parameters({"method_params": '{"p": 0.5}', "epochs": 3})
+    config = RunConfig.from_parameters({"method": "mixup", "method_params": '{"p": 0.5}', "epochs": 3})
     assert config.method_params == {"p": 0.5}
     assert config.epochs == 3
     with pytest.raises(ValueError, match=r"unknown run parameter\(s\) \['epoch'\]"):
@@ -36,3 +52,40 @@ def test_from_namespace_ignores_other_names():
 def test_code_version_is_stable_and_training_scope_is_narrower():
     assert code_version() == code_version()
     assert code_version(training_only=True) != code_version()
+
+
+def test_every_bad_field_is_named_at_once():
+    with pytest.raises(ValueError, match=r"momentum must .*; deterministic must be True or False, got 'no'"):
+        RunConfig(momentum=-0.9, deterministic="no")
+
+
+def test_every_field_has_exactly_one_check():
+    assert set(FIELD_CHECKS) == {f.name for f in fields(RunConfig)}
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "message"),
+    [
+        ("mixup", {"alpha": -1}, r"method_params of method 'mixup': alpha must be a number in \(0.0, inf\)"),
+        ("mixup", {"alhpa": 1.0}, r"unknown method_params \['alhpa'\] for method 'mixup'; allowed: alpha"),
+        ("cutmix", {"p": 2}, r"method_params of method 'cutmix': p must be a number in \[0.0, 1.0\]"),
+        ("none", {"alpha": 1.0}, r"unknown method_params \['alpha'\] for method 'none'"),
+        ("proxy", {"fraction": 0}, r"method_params\.fraction must be a number"),
+    ],
+)
+def test_method_params_are_checked_when_the_config_is_built(method, params, message):
+    with pytest.raises(ValueError, match=message):
+        RunConfig(method=method, method_params=params)
+
+
+def test_papermill_json_method_params_that_do_not_parse_name_the_field():
+    with pytest.raises(ValueError, match="method_params must be a mapping or its JSON text"):
+        RunConfig.from_parameters({"method_params": "{alpha: 1"})
+
+
+def test_notebook_parameters_must_be_fields_or_template_parameters():
+    namespace = {"epochs": 2, "seeds": [0], "epoch": 3}
+    with pytest.raises(ValueError, match=r"unknown notebook parameter\(s\) \['epoch'\]"):
+        RunConfig.from_notebook(namespace, {"epochs", "seeds", "epoch", "_i2"}, ("seeds",))
+    config = RunConfig.from_notebook(namespace, {"epochs", "seeds", "_i2"}, ("seeds",))
+    assert config.epochs == 2

@@ -1,3 +1,4 @@
+import shutil
 import warnings
 
 import numpy as np
@@ -9,6 +10,7 @@ from mixlib.data import AnnotatedImageDataset, load_splits, stratified_split, tr
 from mixlib.data.records import ImageRecord
 from mixlib.data.sources import image_folder_source, tiny_imagenet_source
 from mixlib.data.splits import stratified_indices
+from tests.conftest import write_image_folder
 
 
 def test_tiny_imagenet_layout_and_boxes(tiny_imagenet_root):
@@ -40,7 +42,7 @@ def test_image_folder_source(image_folder):
 
 
 def test_too_few_images_is_a_clear_error(image_folder):
-    with pytest.raises(ValueError, match="fewer than images_per_class"):
+    with pytest.raises(ValueError, match="fewer readable training images than images_per_class"):
         load_splits("imagefolder", str(image_folder), images_per_class=9, val_per_class=2)
 
 
@@ -57,12 +59,59 @@ def test_missing_or_unknown_data_is_a_clear_error(dataset, root, message):
         load_splits(dataset, root)
 
 
-def test_stratified_split_rejects_missing_class_counts():
+def test_stratified_split_reports_short_classes():
     records = [ImageRecord(path=f"{i}.png", label=i % 2) for i in range(6)]
-    train, val = stratified_split(records, 2, 2, 1, seed=0)
-    assert len(train) == 4 and len(val) == 2
-    with pytest.raises(ValueError, match="class 2 has 0 training images"):
-        stratified_split(records, 3, 2, 1, seed=0)
+    train, val, short = stratified_split(records, 2, 2, 1, seed=0, usable=lambda record: True)
+    assert len(train) == 4 and len(val) == 2 and short == {}
+    train, val, short = stratified_split(records, 3, 2, 1, seed=0, usable=lambda record: True)
+    assert len(train) == 4 and short == {2: 0}
+
+
+def short_class_folder(root):
+    """cats: 10 images; empty: none; few: 2; each with 2 test images."""
+    write_image_folder(root, classes=1, train=10, test=2)
+    (root / "train" / "class0").rename(root / "train" / "cats")
+    (root / "test" / "class0").rename(root / "test" / "cats")
+    (root / "train" / "empty").mkdir()
+    for name, count in (("few", 2), ("dogs", 10)):
+        shutil.copytree(root / "train" / "cats", root / "train" / name)
+        for extra in sorted((root / "train" / name).glob("*.png"))[count:]:
+            extra.unlink()
+        shutil.copytree(root / "test" / "cats", root / "test" / name)
+    return root
+
+
+def test_short_classes_are_all_named_by_folder(tmp_path):
+    root = short_class_folder(tmp_path / "data")
+    with pytest.raises(
+        ValueError,
+        match=r"2 class folder\(s\) .* fewer readable training images than "
+        r"images_per_class \+ val_per_class = 7: 'empty' \(0\), 'few' \(2\); .*short_classes: drop",
+    ):
+        load_splits("imagefolder", str(root), images_per_class=5, val_per_class=2)
+
+
+def test_short_classes_can_be_dropped(tmp_path):
+    root = short_class_folder(tmp_path / "data")
+    with pytest.warns(UserWarning, match="dropped"):
+        splits = load_splits("imagefolder", str(root), 5, 2, short_classes="drop")
+    assert splits.classes == ["cats", "dogs"] and splits.dropped_classes == ["empty", "few"]
+    assert np.bincount([r.label for r in splits.train]).tolist() == [5, 5]
+    assert sorted({r.path.parent.name for r in splits.test}) == ["cats", "dogs"]
+    assert {r.label for r in splits.test} == {0, 1}
+
+
+def test_unreadable_images_are_left_out_before_the_split_is_drawn(tmp_path):
+    root = write_image_folder(tmp_path / "data", classes=2, train=8, test=2)
+    drawn = load_splits("imagefolder", str(root), images_per_class=5, val_per_class=2)
+    broken = next(r.path for r in drawn.train if r.label == 1)  # an image the split would take
+    broken.write_bytes(broken.read_bytes()[:40])  # a truncated PNG
+    with pytest.warns(UserWarning, match="skipping unreadable image"):
+        splits = load_splits("imagefolder", str(root), images_per_class=5, val_per_class=2)
+    assert np.bincount([r.label for r in splits.train]).tolist() == [5, 5]
+    assert np.bincount([r.label for r in splits.val]).tolist() == [2, 2]
+    assert broken not in {r.path for r in splits.train + splits.val}
+    assert splits.skipped == [str(broken)]
 
 
 def test_corrupt_image_is_skipped_with_a_warning(tmp_path, image_folder):

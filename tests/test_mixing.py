@@ -195,7 +195,7 @@ def test_one_draw_per_batch(name, model):
 def test_invalid_hyperparameters_name_the_parameter(name):
     for params in [*INVALID[name], {"p": 1.5}, {"p": -0.1}]:
         (parameter,) = params
-        with pytest.raises(ValueError, match=rf"^{parameter} must"):
+        with pytest.raises(ValueError, match=rf"^method_params of method '{name}': {parameter} must"):
             create_batch_transform(name, **params)
 
 

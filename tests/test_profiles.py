@@ -57,3 +57,38 @@ def test_malformed_profiles_are_clear_errors(tmp_path, text, message):
 def test_unknown_profile_name_lists_the_allowed_ones():
     with pytest.raises(ValueError, match="unknown profile 'huge'; allowed values: .*quick"):
         load_profile("huge")
+
+
+PROFILE_ON = "name: x\nconfigurations:\n  - name: a\n    dataset: {dataset}\n    method: {method}\n"
+
+
+@pytest.mark.parametrize(
+    ("dataset", "folder", "message"),
+    [
+        (
+            "imagefolder",
+            "missing",
+            r"data_root=.*missing' is not a directory; expected a folder with train/<class>/",
+        ),
+        ("imagefolder", "no-test", r"has no val/ or test/ subfolder; expected a folder with train/<class>/"),
+        (
+            "tiny-imagenet",
+            "no-test",
+            r"lacks wnids.txt, words.txt, val/images.*; expected Tiny ImageNet's folder",
+        ),
+        ("synthetic", "no-test", r"not made by the synthetic generator"),
+    ],
+)
+def test_a_data_root_without_the_datasets_layout_fails_when_the_profile_loads(
+    tmp_path, dataset, folder, message
+):
+    (tmp_path / "no-test" / "train" / "cats").mkdir(parents=True)
+    profile = write(tmp_path, PROFILE_ON.format(dataset=dataset, method="none"))
+    with pytest.raises(ValueError, match=rf"dataset '{dataset}': .*{message}"):
+        load_profile(profile, data_root=str(tmp_path / folder))
+
+
+def test_method_params_are_checked_when_the_profile_loads(tmp_path):
+    text = PROFILE_ON.format(dataset="synthetic", method="mixup") + "    method_params: {alpha: -1}\n"
+    with pytest.raises(ValueError, match=r"configuration 'a': method_params of method 'mixup': alpha must"):
+        load_profile(write(tmp_path, text))

@@ -74,6 +74,10 @@ def test_failing_configuration_is_named_and_exits_non_zero(built, tmp_path, caps
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(built)
         assert main(["report", "--profile", str(profile)]) == 1
-    err = capsys.readouterr().err
-    assert "FAILED configuration 'no-images'" in err and "class 0 has 0 training images" in err
-    assert (built / "runs" / "broken" / "fine" / "chapter.json").is_file()  # finished work is kept
+        err = capsys.readouterr().err
+        assert "FAILED configuration 'no-images'" in err and "'only' (0)" in err  # the class folder
+        assert (built / "runs" / "broken" / "fine" / "chapter.json").is_file()  # finished work is kept
+        assert main(["report", "--profile", str(profile), "--no-build"]) == 1  # and not rerun
+    captured = capsys.readouterr()
+    assert "[1/2] fine: unchanged, reusing" in captured.out
+    assert "FAILED configuration 'no-images'" in captured.err

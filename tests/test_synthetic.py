@@ -157,11 +157,41 @@ def test_cache_is_reused_and_regenerated_when_parameters_change(tmp_path: Path) 
 
 def test_interrupted_generation_is_not_reused(tmp_path: Path) -> None:
     root = generate_synthetic(tmp_path / "cache", SMALL)
-    (root / "generator.json").unlink()  # as if the run had stopped before its last write
-    stray = root / "train" / SMALL.class_names[0] / "99999.png"
-    stray.write_bytes(b"partial")
+    manifest = json.loads((root / "generator.json").read_text())
+    # as if the run had stopped half-way: the manifest still says "incomplete", one image is cut short
+    (root / "generator.json").write_text(json.dumps({**manifest, "complete": False}))
+    image = root / "train" / SMALL.class_names[0] / "00000.png"
+    complete = image.read_bytes()
+    image.write_bytes(b"partial")
     generate_synthetic(root, SMALL)
-    assert (root / "generator.json").exists() and not stray.exists()
+    assert json.loads((root / "generator.json").read_text())["complete"] is True
+    assert image.read_bytes() == complete
+
+
+def test_a_folder_of_someone_elses_images_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    root = tmp_path / "my-photos"
+    for split in ("train", "test"):
+        (root / split / "cats").mkdir(parents=True)
+        (root / split / "cats" / "tom.jpg").write_bytes(b"a user's photo")
+    before = file_bytes(root)
+    with pytest.raises(FileExistsError, match=r"not made by the synthetic generator"):
+        generate_synthetic(root, SMALL)
+    assert file_bytes(root) == before
+
+
+def test_regeneration_removes_only_the_files_the_generator_wrote(tmp_path: Path) -> None:
+    root = generate_synthetic(tmp_path / "cache", SMALL)
+    kept = root / "train" / SMALL.class_names[2] / "notes.txt"
+    kept.write_text("added by a user")
+    generate_synthetic(root, SyntheticSpec(**{**SMALL.__dict__, "num_classes": 2}))
+    assert kept.read_text() == "added by a user"
+    assert not list(kept.parent.glob("*.png"))
+    assert not (root / "masks" / "train" / SMALL.class_names[2]).exists()
+
+
+def test_an_empty_folder_is_accepted(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    assert len(read_annotations(generate_synthetic(tmp_path / "empty", SMALL))) == 3 * 6
 
 
 @pytest.mark.parametrize(

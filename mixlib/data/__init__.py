@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import replace
+
 from mixlib.data.dataset import AnnotatedImageDataset
 from mixlib.data.records import DataSplits, ImageRecord, SourceData
-from mixlib.data.sources import DATASETS, default_cache_dir
-from mixlib.data.splits import stratified_split, stratified_subsample
+from mixlib.data.sources import DATASETS, check_data_root, default_cache_dir
+from mixlib.data.splits import readable, stratified_split, stratified_subsample
 from mixlib.data.transforms import denormalise, eval_transform, train_transform
 
 __all__ = [
@@ -14,6 +17,7 @@ __all__ = [
     "DataSplits",
     "ImageRecord",
     "SourceData",
+    "check_data_root",
     "default_cache_dir",
     "denormalise",
     "eval_transform",
@@ -32,8 +36,15 @@ def load_splits(
     test_per_class: int | None = None,
     image_size: int = 64,
     split_seed: int = 0,
+    short_classes: str = "fail",
 ) -> DataSplits:
-    """Read a dataset and draw its fixed splits; `split_seed` is independent of the training seed."""
+    """Read a dataset and draw its fixed splits; `split_seed` is independent of the training seed.
+
+    Unreadable images are left out while drawing (`DataSplits.skipped`). A class with fewer readable
+    training images than images_per_class + val_per_class fails the call, naming every such class
+    (`short_classes="fail"`), or leaves the data set with its test images (`"drop"`, then listed in
+    `DataSplits.dropped_classes` and the other classes renumbered).
+    """
     source = DATASETS.get(dataset, "dataset")(
         data_root=data_root,
         images_per_class=images_per_class,
@@ -42,11 +53,19 @@ def load_splits(
         image_size=image_size,
         seed=split_seed,
     )
-    train, val = stratified_split(
-        source.train_pool, len(source.classes), images_per_class, val_per_class, split_seed
+    skipped: list[str] = []
+
+    def usable(record: ImageRecord) -> bool:
+        if readable(record):
+            return True
+        skipped.append(str(record.path))
+        return False
+
+    train, val, short = stratified_split(
+        source.train_pool, len(source.classes), images_per_class, val_per_class, split_seed, usable
     )
-    test = stratified_subsample(source.test, test_per_class, split_seed)
-    return DataSplits(
+    test = stratified_subsample(source.test, test_per_class, split_seed, usable)
+    splits = DataSplits(
         train=train,
         val=val,
         test=test,
@@ -54,4 +73,43 @@ def load_splits(
         class_names=source.class_names or source.classes,
         has_boxes=source.has_boxes,
         has_masks=source.has_masks,
+        skipped=skipped,
+    )
+    if not short:
+        return splits
+    needed = images_per_class + val_per_class
+    listing = ", ".join(f"{source.classes[label]!r} ({count})" for label, count in short.items())
+    problem = (
+        f"{len(short)} class folder(s) of {dataset!r} have fewer readable training images than "
+        f"images_per_class + val_per_class = {needed}: {listing}"
+    )
+    if short_classes == "fail":
+        raise ValueError(
+            f"{problem}; add images, lower images_per_class or val_per_class, or set "
+            "short_classes: drop to leave these classes out"
+        )
+    return drop_classes(splits, set(short), problem)
+
+
+def drop_classes(splits: DataSplits, labels: set[int], problem: str) -> DataSplits:
+    """`splits` without the classes `labels`, the other classes renumbered 0..k-1 in their order."""
+    kept = [label for label in range(len(splits.classes)) if label not in labels]
+    if len(kept) < 2:
+        raise ValueError(
+            f"{problem}; short_classes: drop would leave {len(kept)} class(es), at least 2 are needed"
+        )
+    warnings.warn(f"{problem}; dropped (short_classes: drop)", stacklevel=3)
+    number = {old: new for new, old in enumerate(kept)}
+
+    def renumber(records: list[ImageRecord]) -> list[ImageRecord]:
+        return [replace(r, label=number[r.label]) for r in records if r.label in number]
+
+    return replace(
+        splits,
+        train=renumber(splits.train),
+        val=renumber(splits.val),
+        test=renumber(splits.test),
+        classes=[splits.classes[label] for label in kept],
+        class_names=[splits.class_names[label] for label in kept],
+        dropped_classes=[splits.classes[label] for label in sorted(labels)],
     )

@@ -48,3 +48,5 @@ class DataSplits:
     class_names: list[str]
     has_boxes: bool
     has_masks: bool
+    skipped: list[str] = field(default_factory=list)  # unreadable files left out while drawing
+    dropped_classes: list[str] = field(default_factory=list)  # short classes left out (short_classes: drop)

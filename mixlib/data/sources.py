@@ -11,11 +11,12 @@ import csv
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
 from mixlib.data.records import ImageRecord, SourceData
-from mixlib.data.synthetic import SyntheticSpec, generate_synthetic
+from mixlib.data.synthetic import SyntheticSpec, check_synthetic_root, generate_synthetic
 from mixlib.registry import Registry
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -27,10 +28,75 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("MIXLIB_CACHE", ".cache"))
 
 
+TINY_IMAGENET_LAYOUT = (
+    "Tiny ImageNet's folder: wnids.txt, words.txt, train/<wnid>/images/ with train/<wnid>/<wnid>_boxes.txt, "
+    "val/images/ and val/val_annotations.txt"
+)
+IMAGE_FOLDER_LAYOUT = "a folder with train/<class>/ (one folder per class) and val/<class>/ or test/<class>/"
+
+
 def require_dir(path: Path, parameter: str, expected: str) -> Path:
     if not path.is_dir():
         raise FileNotFoundError(f"{parameter}={str(path)!r} is not a directory; expected {expected}")
     return path
+
+
+def require_files(root: Path, names: tuple[str, ...], expected: str) -> None:
+    missing = [name for name in names if not (root / name).exists()]
+    if missing:
+        raise FileNotFoundError(f"data_root={str(root)!r} lacks {', '.join(missing)}; expected {expected}")
+
+
+def tiny_imagenet_root(data_root: str | None) -> Path:
+    if not data_root:
+        raise ValueError(f"dataset 'tiny-imagenet' needs data_root: {TINY_IMAGENET_LAYOUT}")
+    root = require_dir(Path(data_root), "data_root", TINY_IMAGENET_LAYOUT)
+    require_files(
+        root,
+        ("wnids.txt", "words.txt", "train", "val/images", "val/val_annotations.txt"),
+        TINY_IMAGENET_LAYOUT,
+    )
+    wnids = (root / "wnids.txt").read_text().split()
+    require_files(root, tuple(f"train/{wnid}/{wnid}_boxes.txt" for wnid in wnids), TINY_IMAGENET_LAYOUT)
+    return root
+
+
+def image_folder_dirs(data_root: str | None) -> tuple[Path, Path]:
+    """The train/ and the test folder (test/, else val/) of an image-folder data_root."""
+    if not data_root:
+        raise ValueError(f"dataset 'imagefolder' needs data_root: {IMAGE_FOLDER_LAYOUT}")
+    root = require_dir(Path(data_root), "data_root", IMAGE_FOLDER_LAYOUT)
+    train_dir = require_dir(root / "train", "data_root", f"a train/ subfolder: {IMAGE_FOLDER_LAYOUT}")
+    if not any(path.is_dir() for path in train_dir.iterdir()):
+        raise FileNotFoundError(
+            f"data_root={str(root)!r} has no class folders in train/; expected {IMAGE_FOLDER_LAYOUT}"
+        )
+    test_dir = next((root / name for name in ("test", "val") if (root / name).is_dir()), None)
+    if test_dir is None:
+        raise FileNotFoundError(
+            f"data_root={str(root)!r} has no val/ or test/ subfolder; expected {IMAGE_FOLDER_LAYOUT}"
+        )
+    return train_dir, test_dir
+
+
+def synthetic_root(data_root: str | None) -> None:
+    """No data_root means the cache; a given one must be new, empty or generated before."""
+    if data_root:
+        check_synthetic_root(data_root)
+
+
+# dataset -> check of its data_root's layout, run when a profile is loaded, before any training
+DATA_ROOT_CHECKS: dict[str, Callable[[str | None], object]] = {
+    "synthetic": synthetic_root,
+    "tiny-imagenet": tiny_imagenet_root,
+    "imagefolder": image_folder_dirs,
+}
+
+
+def check_data_root(dataset: str, data_root: str | None) -> None:
+    """Fail early, naming the expected layout, when `data_root` does not suit `dataset`."""
+    DATASETS.get(dataset, "dataset")  # an unknown name fails here, with the allowed values
+    DATA_ROOT_CHECKS[dataset](data_root)
 
 
 @DATASETS.register("synthetic")
@@ -52,7 +118,8 @@ def synthetic_source(
     key = hashlib.sha256(json.dumps(asdict(spec), sort_keys=True).encode()).hexdigest()[:12]
     root = Path(data_root) if data_root else default_cache_dir() / f"synthetic-{key}"
     generate_synthetic(root, spec)
-    rows = list(csv.DictReader((root / "annotations.csv").open()))
+    with open(root / "annotations.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
     classes = sorted({row["class"] for row in rows})
     index = {name: i for i, name in enumerate(classes)}
     splits: dict[str, list[ImageRecord]] = {"train": [], "test": []}
@@ -66,9 +133,7 @@ def synthetic_source(
 @DATASETS.register("tiny-imagenet")
 def tiny_imagenet_source(data_root: str | None, **_: object) -> SourceData:
     """Tiny ImageNet as downloaded: boxes are inclusive pixel corners, stored here x1/y1-exclusive."""
-    if not data_root:
-        raise ValueError("dataset 'tiny-imagenet' needs data_root (the folder holding wnids.txt)")
-    root = require_dir(Path(data_root), "data_root", "Tiny ImageNet's folder with wnids.txt, train/ and val/")
+    root = tiny_imagenet_root(data_root)
     wnids = (root / "wnids.txt").read_text().split()
     index = {wnid: i for i, wnid in enumerate(wnids)}
     words = dict(
@@ -105,17 +170,7 @@ def read_box_file(path: Path, image_dir: Path, index: dict[str, int]) -> list[Im
 @DATASETS.register("imagefolder")
 def image_folder_source(data_root: str | None, **_: object) -> SourceData:
     """`train/<class>/*` for training; `val/<class>/*` or `test/<class>/*` as the test set."""
-    if not data_root:
-        raise ValueError(
-            "dataset 'imagefolder' needs data_root (the folder holding train/ and val/ or test/)"
-        )
-    root = require_dir(
-        Path(data_root), "data_root", "a folder with train/<class>/ and val/<class>/ or test/<class>/"
-    )
-    train_dir = require_dir(root / "train", "data_root", "a train/ subfolder")
-    test_dir = next((root / name for name in ("test", "val") if (root / name).is_dir()), None)
-    if test_dir is None:
-        raise FileNotFoundError(f"data_root={str(root)!r} has no val/ or test/ subfolder")
+    train_dir, test_dir = image_folder_dirs(data_root)
     classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir())
     index = {name: i for i, name in enumerate(classes)}
     return SourceData(list_images(train_dir, index), list_images(test_dir, index), classes, classes)

@@ -1,12 +1,23 @@
-"""Stratified, seeded subsampling: the same records for every run and every method."""
+"""Stratified, seeded subsampling: the same records for every run and every method.
+
+Unreadable images are left out while the records are drawn, so they never take a place in a split:
+each class walks its seeded permutation and takes the first images that decode.
+"""
 
 from __future__ import annotations
 
+import functools
+import warnings
 from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from mixlib.data.records import ImageRecord
+
+Usable = Callable[[ImageRecord], bool]
 
 
 def group_by_label(records: list[ImageRecord]) -> dict[int, list[ImageRecord]]:
@@ -16,41 +27,87 @@ def group_by_label(records: list[ImageRecord]) -> dict[int, list[ImageRecord]]:
     return dict(sorted(groups.items()))
 
 
+def readable(record: ImageRecord) -> bool:
+    """Whether the image file decodes; a file that does not is reported with a warning."""
+    path = Path(record.path)
+    try:
+        stamp = path.stat()
+    except OSError:
+        stamp = None
+    if stamp is not None and _decodes(path, stamp.st_mtime_ns, stamp.st_size):
+        return True
+    warnings.warn(f"skipping unreadable image {path}", stacklevel=2)
+    return False
+
+
+@functools.cache
+def _decodes(path: Path, modified_ns: int, size: int) -> bool:
+    """Decode once per file version (seeds of one configuration share a process). JPEGs decode at
+    reduced scale (`draft`), which still reads the whole compressed stream, so truncation shows."""
+    try:
+        with Image.open(path) as image:
+            image.draft("RGB", (1, 1))
+            image.load()
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return False
+    return True
+
+
+def take_usable(
+    records: list[ImageRecord], order: np.ndarray, count: int | None, usable: Usable
+) -> list[int]:
+    """Indices of the first `count` usable records in `order` (all usable ones when `count` is None)."""
+    taken: list[int] = []
+    for index in order:
+        if count is not None and len(taken) == count:
+            break
+        if usable(records[index]):
+            taken.append(int(index))
+    return taken
+
+
 def stratified_split(
-    pool: list[ImageRecord], num_classes: int, images_per_class: int, val_per_class: int, seed: int
-) -> tuple[list[ImageRecord], list[ImageRecord]]:
+    pool: list[ImageRecord],
+    num_classes: int,
+    images_per_class: int,
+    val_per_class: int,
+    seed: int,
+    usable: Usable = readable,
+) -> tuple[list[ImageRecord], list[ImageRecord], dict[int, int]]:
     """Draw `images_per_class` training and `val_per_class` validation records per class, disjoint.
 
+    Returns train, validation and the short classes: label -> usable images, for every class with
+    fewer than images_per_class + val_per_class (those classes contribute nothing). Every class
+    draws its permutation whether or not it is short, so dropping one never changes another's split.
     Sorting by path before the seeded shuffle makes the split independent of file-system order.
     """
     train: list[ImageRecord] = []
     val: list[ImageRecord] = []
+    short: dict[int, int] = {}
     rng = np.random.default_rng(seed)
     groups = group_by_label(pool)
+    needed = images_per_class + val_per_class
     for label in range(num_classes):
         records = groups.get(label, [])
-        needed = images_per_class + val_per_class
-        if len(records) < needed:
-            raise ValueError(
-                f"class {label} has {len(records)} training images, fewer than images_per_class + "
-                f"val_per_class = {needed}; lower images_per_class or val_per_class"
-            )
-        order = rng.permutation(len(records))
-        train += [records[i] for i in order[:images_per_class]]
-        val += [records[i] for i in order[images_per_class:needed]]
-    return train, val
+        taken = take_usable(records, rng.permutation(len(records)), needed, usable)
+        if len(taken) < needed:
+            short[label] = len(taken)
+            continue
+        train += [records[i] for i in taken[:images_per_class]]
+        val += [records[i] for i in taken[images_per_class:]]
+    return train, val, short
 
 
-def stratified_subsample(records: list[ImageRecord], per_class: int | None, seed: int) -> list[ImageRecord]:
-    """At most `per_class` records of each class (all of them when `per_class` is None)."""
-    if per_class is None:
-        return sorted(records, key=lambda r: str(r.path))
+def stratified_subsample(
+    records: list[ImageRecord], per_class: int | None, seed: int, usable: Usable = readable
+) -> list[ImageRecord]:
+    """At most `per_class` usable records of each class (all usable ones when `per_class` is None)."""
     rng = np.random.default_rng(seed)
     kept: list[ImageRecord] = []
     for group in group_by_label(records).values():
-        order = rng.permutation(len(group))[:per_class]
-        kept += [group[i] for i in sorted(order)]
-    return kept
+        order = rng.permutation(len(group)) if per_class is not None else np.arange(len(group))
+        kept += [group[i] for i in sorted(take_usable(group, order, per_class, usable))]
+    return kept if per_class is not None else sorted(kept, key=lambda r: str(r.path))
 
 
 def stratified_indices(labels: np.ndarray, count: int, seed: int) -> np.ndarray:

@@ -26,15 +26,18 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from mixlib.checks import check_int
+from mixlib.files import atomic_write_json
+
 FORMAT_VERSION = 1  # bump whenever the drawing changes, so old caches are regenerated
+GENERATOR = "mixlib.data.synthetic"
+MANIFEST = "generator.json"  # marks a folder as this generator's: the only folders it writes into
 SPLITS = ("train", "test")
 ANNOTATION_COLUMNS = ("split", "class", "file", "x0", "y0", "x1", "y1", "mask")
 MASK_BACKGROUND, MASK_BODY, MASK_PART = 0, 1, 2
@@ -142,14 +145,6 @@ def synthetic_classes(num_classes: int) -> list[SyntheticClass]:
     return table
 
 
-def _check_int(name: str, value: object, low: int, high: int | None) -> None:
-    allowed = f"{low}..{high}" if high is not None else f">= {low}"
-    if isinstance(value, bool) or not isinstance(value, int):  # plain int: the spec is written to JSON
-        raise ValueError(f"{name} must be an integer ({allowed}), got {value!r}")
-    if value < low or (high is not None and value > high):
-        raise ValueError(f"{name} must be in {allowed}, got {value}")
-
-
 @dataclass(frozen=True)
 class SyntheticSpec:
     """Parameters of the embedded data set; equal specs give byte-identical caches."""
@@ -161,11 +156,11 @@ class SyntheticSpec:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _check_int("num_classes", self.num_classes, 2, MAX_CLASSES)
-        _check_int("train_per_class", self.train_per_class, 1, None)
-        _check_int("test_per_class", self.test_per_class, 1, None)
-        _check_int("image_size", self.image_size, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
-        _check_int("seed", self.seed, 0, None)
+        check_int("num_classes", self.num_classes, 2, MAX_CLASSES)
+        check_int("train_per_class", self.train_per_class, 1, None)
+        check_int("test_per_class", self.test_per_class, 1, None)
+        check_int("image_size", self.image_size, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
+        check_int("seed", self.seed, 0, None)
 
     @property
     def class_names(self) -> list[str]:
@@ -270,7 +265,7 @@ def render_sample(
     The background is drawn first from `rng`, with draws that never depend on the class, so clutter
     statistics are the same in every class.
     """
-    _check_int("class_index", class_index, 0, spec.num_classes - 1)
+    check_int("class_index", class_index, 0, spec.num_classes - 1)
     cls = synthetic_classes(spec.num_classes)[class_index]
     size = spec.image_size
     image = _background(size, rng)
@@ -302,26 +297,70 @@ def mask_box(mask: np.ndarray) -> tuple[int, int, int, int]:
 def generator_parameters(spec: SyntheticSpec) -> dict:
     """What `generator.json` records; a cache is reused only when this matches exactly."""
     return {
-        "generator": "mixlib.data.synthetic",
+        "generator": GENERATOR,
         "format_version": FORMAT_VERSION,
         **asdict(spec),
         "classes": spec.class_names,
     }
 
 
-def _cache_matches(root: Path, parameters: dict) -> bool:
+def owned_manifest(root: Path) -> dict | None:
+    """The folder's `generator.json` if this generator wrote it, else None (also when unreadable)."""
     try:
-        return json.loads((root / "generator.json").read_text()) == parameters
+        manifest = json.loads((root / MANIFEST).read_text())
     except (OSError, ValueError):
-        return False
+        return None
+    return manifest if isinstance(manifest, dict) and manifest.get("generator") == GENERATOR else None
 
 
-def _clear(root: Path) -> None:
-    """Remove what this generator writes (marker first, so a half-cleared folder is never reused)."""
-    for name in ("generator.json", "annotations.csv"):
-        (root / name).unlink(missing_ok=True)
-    for name in (*SPLITS, "masks"):
-        shutil.rmtree(root / name, ignore_errors=True)
+def check_synthetic_root(root: Path | str) -> None:
+    """Refuse a folder the generator may not write into: only a new or empty folder, or its own.
+
+    The generator removes what it wrote before when its parameters change, so pointed at a user's
+    image folder it would replace their images; a folder is its own when its `generator.json` says so.
+    """
+    root = Path(root)
+    if not root.exists() or owned_manifest(root) is not None:
+        return
+    if not root.is_dir():
+        raise NotADirectoryError(f"data_root={str(root)!r} for the synthetic dataset is not a folder")
+    if any(root.iterdir()):
+        raise FileExistsError(
+            f"data_root={str(root)!r} is not empty and was not made by the synthetic generator (it has "
+            f"no {MANIFEST} of it); the synthetic dataset only writes into a new or empty folder, or "
+            "one it generated before. Leave data_root unset (the cache in .cache/) or name a new folder."
+        )
+
+
+def _remove_generated(root: Path, manifest: dict) -> None:
+    """Delete the files an earlier generation listed in its manifest, then the folders it emptied.
+
+    Only file names this generator writes are removed, so anything else found in the folders (and
+    the folders holding it) stays.
+    """
+    try:
+        counts = {"train": int(manifest["train_per_class"]), "test": int(manifest["test_per_class"])}
+        classes = [str(name) for name in manifest["classes"]]
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(
+            f"{root / MANIFEST} is damaged ({error!r}); delete the folder {root} to regenerate it"
+        ) from error
+    (root / "annotations.csv").unlink(missing_ok=True)
+    for split, count in counts.items():
+        for name in classes:
+            folders = (root / split / name, root / "masks" / split / name)
+            for folder in folders:
+                for index in range(count):
+                    (folder / f"{index:05d}.png").unlink(missing_ok=True)
+                _remove_if_empty(folder)
+            _remove_if_empty(root / split)
+            _remove_if_empty(root / "masks" / split)
+    _remove_if_empty(root / "masks")
+
+
+def _remove_if_empty(folder: Path) -> None:
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def _write_png(path: Path, array: np.ndarray) -> None:
@@ -334,8 +373,8 @@ def _write_split(root: Path, spec: SyntheticSpec, split: str, per_class: int) ->
     rows = []
     for class_index, name in enumerate(spec.class_names):
         image_dir, mask_dir = root / split / name, root / "masks" / split / name
-        image_dir.mkdir(parents=True)
-        mask_dir.mkdir(parents=True)
+        image_dir.mkdir(parents=True, exist_ok=True)
+        mask_dir.mkdir(parents=True, exist_ok=True)
         for index in range(per_class):
             image, mask = render_sample(spec, class_index, sample_rng(spec.seed, split, class_index, index))
             file_name = f"{index:05d}.png"
@@ -352,14 +391,20 @@ def generate_synthetic(root: Path | str, spec: SyntheticSpec) -> Path:
 
     Layout: `train/<class>/<id>.png`, `test/<class>/<id>.png`, masks in `masks/<split>/<class>/<id>.png`,
     `annotations.csv` (split, class, file, x0, y0, x1, y1, mask; paths relative to `root`) and
-    `generator.json`, written last so that an interrupted run is regenerated rather than reused.
+    `generator.json`, the manifest: written before the first image with `complete: false` (it claims
+    the folder) and again, complete, after the last, so an interrupted run is regenerated, not reused.
+    `root` must be new, empty or generated here before (`check_synthetic_root`).
     """
     root = Path(root)
+    check_synthetic_root(root)
     parameters = generator_parameters(spec)
-    if _cache_matches(root, parameters):
+    manifest = owned_manifest(root)
+    if manifest == {**parameters, "complete": True}:
         return root
     root.mkdir(parents=True, exist_ok=True)
-    _clear(root)
+    if manifest is not None:
+        _remove_generated(root, manifest)
+    atomic_write_json(root / MANIFEST, {**parameters, "complete": False})
     rows = []
     for split, per_class in zip(SPLITS, (spec.train_per_class, spec.test_per_class), strict=True):
         rows += _write_split(root, spec, split, per_class)
@@ -367,7 +412,5 @@ def generate_synthetic(root: Path | str, spec: SyntheticSpec) -> Path:
         writer = csv.writer(handle)
         writer.writerow(ANNOTATION_COLUMNS)
         writer.writerows(rows)
-    marker = root / "generator.json.tmp"
-    marker.write_text(json.dumps(parameters, indent=2) + "\n")
-    os.replace(marker, root / "generator.json")
+    atomic_write_json(root / MANIFEST, {**parameters, "complete": True})
     return root

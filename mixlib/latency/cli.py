@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from mixlib.files import load_torch
 from mixlib.latency.export import DEFAULT_OPSET
 from mixlib.latency.measure import BACKENDS, DEFAULT_BACKENDS
 from mixlib.latency.table import latency_report
@@ -53,11 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def load_checkpoint(model: nn.Module, path: Path) -> nn.Module:
     """Load a state dict saved directly or under one of the keys model / state_dict / model_state_dict.
 
-    A run's `checkpoint.pt` (mixlib.training) also holds the optimiser state and the history, which
-    may contain NumPy scalars that the weights-only unpickler rejects; the file is the project's own
-    output, so it is loaded in full, as `mixlib.training.read_checkpoint` does.
+    The file is loaded weights-only: one that holds anything but tensors and plain data (a pickled
+    callable could run code) is refused with `mixlib.files.RefusedFile`.
     """
-    saved = torch.load(path, map_location="cpu", weights_only=False)
+    saved = load_torch(path)
     nested = [
         saved[k] for k in _STATE_DICT_KEYS if isinstance(saved, dict) and isinstance(saved.get(k), dict)
     ]

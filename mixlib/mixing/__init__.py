@@ -62,6 +62,18 @@ def no_mixing() -> BatchTransform:
     return transform
 
 
+def method_parameters(method: str) -> dict[str, Any] | None:
+    """The parameters `method` takes, with their defaults, read off its class's constructor.
+
+    None for a factory that takes any keyword (Proxy Attention), which checks its own keys. The ranges
+    are declared once, in each constructor's checks, so they are not repeated here.
+    """
+    signature = inspect.signature(MIXING.get(method, "method"))
+    if any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
+        return None
+    return {name: p.default for name, p in signature.parameters.items()}
+
+
 def create_batch_transform(
     method: str, application_probability: float | None = None, **params: Any
 ) -> BatchTransform:
@@ -69,9 +81,20 @@ def create_batch_transform(
 
     `application_probability`, when given, is the probability that a batch is mixed, whatever the
     method's own default (see the module docstring); None keeps the method's default or `params["p"]`.
+    An unknown key or a bad value is a ValueError naming `method_params`.
     """
     factory = MIXING.get(method, "method")
-    return factory(**with_application_probability(factory, params, application_probability))
+    allowed = method_parameters(method)
+    if allowed is None:
+        return factory(**with_application_probability(factory, params, application_probability))
+    listing = ", ".join(f"{name} (default {default!r})" for name, default in allowed.items()) or "none"
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown method_params {unknown} for method {method!r}; allowed: {listing}")
+    try:
+        return factory(**with_application_probability(factory, params, application_probability))
+    except ValueError as error:
+        raise ValueError(f"method_params of method {method!r}: {error} (allowed: {listing})") from error
 
 
 def with_application_probability(
@@ -143,6 +166,7 @@ __all__ = [
     "SmoothMix",
     "application_probability",
     "create_batch_transform",
+    "method_parameters",
     "no_mixing",
     "with_application_probability",
 ]

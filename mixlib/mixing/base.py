@@ -15,7 +15,6 @@ distribution cannot take a generator (Beta(1, 1) is drawn as the uniform it is).
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,57 +24,17 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mixlib.checks import (  # noqa: F401  the methods import their checks from here
+    check_flag,
+    check_int,
+    check_interval,
+    check_positive,
+    check_probability,
+    check_range,
+)
 from mixlib.losses import MixedBatch
 
 # -- validation ----------------------------------------------------------------------------------
-
-
-def check_range(
-    name: str, value: float, low: float, high: float, low_open: bool = False, high_open: bool = False
-) -> float:
-    """`value` as a float, or a ValueError naming the parameter and the allowed interval."""
-    is_number = isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
-    if (
-        not is_number
-        or (value <= low if low_open else value < low)
-        or (value >= high if high_open else value > high)
-    ):
-        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
-    return float(value)
-
-
-def check_positive(name: str, value: float) -> float:
-    return check_range(name, value, 0.0, math.inf, low_open=True, high_open=True)
-
-
-def check_probability(name: str, value: float) -> float:
-    return check_range(name, value, 0.0, 1.0)
-
-
-def check_int(name: str, value: int, low: int, high: int | None = None) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < low
-        or (high is not None and value > high)
-    ):
-        allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
-    return value
-
-
-def check_interval(name: str, value: tuple[float, float], low: float, high: float) -> tuple[float, float]:
-    """A (min, max) pair inside [low, high] with min <= max."""
-    pair = tuple(value) if isinstance(value, (tuple, list)) else ()
-    numbers = len(pair) == 2 and all(
-        isinstance(end, (int, float)) and not isinstance(end, bool) for end in pair
-    )
-    if not numbers or not low <= pair[0] <= pair[1] <= high:
-        raise ValueError(
-            f"{name} must be a pair (min, max) with {low} <= min <= max <= {high}, got {value!r}"
-        )
-    return float(pair[0]), float(pair[1])
 
 
 def check_batch(inputs: Tensor, targets: Tensor) -> None:
@@ -141,12 +100,6 @@ def random_shift(batch_size: int, generator: torch.Generator | None) -> int:
 def partner_index(batch_size: int, shift: int, device: torch.device) -> Tensor:
     """(B,) index of each sample's partner under a roll by `shift`."""
     return (torch.arange(batch_size, device=device) + shift) % batch_size
-
-
-def check_flag(name: str, value: bool) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return value
 
 
 def draw_count(batch_size: int, per_sample: bool) -> int:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mixlib.cams import CAM_METHODS
+from mixlib.checks import check_flag, check_int, check_range, choose, is_integer
 from mixlib.proxy.images import REPLACEMENTS, SELECTIONS
 
 PROXY = "p"  # the thesis's marker for a proxy epoch in a schedule list
@@ -59,7 +60,7 @@ def _thesis_form(schedule: list | tuple) -> Schedule:
         if item == PROXY and position > 0:
             epoch += 1
             proxy_epochs.append(epoch)
-        elif _is_int(item) and item >= 1:
+        elif is_integer(item) and item >= 1:
             epoch += item
         else:
             problem = "starts with a proxy epoch" if item == PROXY else f"has {item!r} at position {position}"
@@ -79,16 +80,12 @@ def _every_count(schedule: Mapping) -> Schedule:
             f"(unknown: {unknown}, missing: {missing}); allowed forms: {SCHEDULE_FORMS}"
         )
     every, count = schedule["every"], schedule["count"]
-    if not (_is_int(every) and every >= 2 and _is_int(count) and count >= 1):
+    if not (is_integer(every) and every >= 2 and is_integer(count) and count >= 1):
         raise ValueError(
             f"method_params.schedule {dict(schedule)!r} needs integers every >= 2 and count >= 1; "
             f"allowed forms: {SCHEDULE_FORMS}"
         )
     return Schedule(tuple(every * step for step in range(1, count + 1)), None)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -128,24 +125,16 @@ class ProxySettings:
         from mixlib.mixing import create_batch_transform  # mixlib.mixing imports this package at its end
 
         parse_schedule(self.schedule)
-        _check_number("fraction", self.fraction, 0.0, 1.0, low_open=True)
-        _check_number("threshold", self.threshold, 0.0, 1.0)
-        _check_number("weight", self.weight, 0.0, 1.0)
+        check_range("method_params.fraction", self.fraction, 0.0, 1.0, low_open=True)
+        check_range("method_params.threshold", self.threshold, 0.0, 1.0)
+        check_range("method_params.weight", self.weight, 0.0, 1.0)
         SELECTIONS.get(self.selection, "method_params.selection")
         REPLACEMENTS.get(self.replacement, "method_params.replacement")
-        _choose("cam_class", self.cam_class, CAM_CLASSES)
+        choose("method_params.cam_class", self.cam_class, CAM_CLASSES)
         CAM_METHODS.get(self.cam_method, "method_params.cam_method")
-        if not isinstance(self.clear_every_step, bool):
-            raise ValueError(
-                f"method_params.clear_every_step must be true or false; got {self.clear_every_step!r}"
-            )
-        if self.cam_batch_size is not None and not (
-            _is_int(self.cam_batch_size) and self.cam_batch_size >= 1
-        ):
-            raise ValueError(
-                "method_params.cam_batch_size must be a positive integer or null; "
-                f"got {self.cam_batch_size!r}"
-            )
+        check_flag("method_params.clear_every_step", self.clear_every_step)
+        if self.cam_batch_size is not None:
+            check_int("method_params.cam_batch_size (an integer or null)", self.cam_batch_size, 1)
         if self.mixing == "proxy" or not isinstance(self.mixing_params, Mapping):
             raise ValueError(
                 "method_params.mixing must name a mixing method other than 'proxy' and mixing_params "
@@ -163,15 +152,3 @@ class ProxySettings:
     def chosen_count(self, misclassified: int) -> int:
         """How many of the misclassified images become proxies: ceil(fraction * count), as the reference."""
         return math.ceil(self.fraction * misclassified)
-
-
-def _check_number(name: str, value: Any, low: float, high: float, low_open: bool = False) -> None:
-    number = isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
-    if not number or value > high or (value <= low if low_open else value < low):
-        interval = f"{'(' if low_open else '['}{low}, {high}]"
-        raise ValueError(f"method_params.{name} must be a number in {interval}; got {value!r}")
-
-
-def _choose(name: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"unknown method_params.{name} {value!r}; allowed values: {', '.join(allowed)}")

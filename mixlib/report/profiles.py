@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from mixlib.config import RunConfig
+from mixlib.data import check_data_root
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "profiles"
 PROFILE_KEYS = {"name", "title", "description", "seeds", "defaults", "configurations", "requires_data_root"}
@@ -88,6 +89,7 @@ def load_profile(name_or_path: str, data_root: str | None = None) -> Profile:
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise ValueError(f"profile {str(path)!r} repeats configuration name(s) {duplicated}")
+    check_data_roots(configurations, path)
     seeds = document.get("seeds", [0])
     if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) for s in seeds)):
         raise ValueError(
@@ -114,3 +116,14 @@ def parse_configuration(item: Any, defaults: dict[str, Any], path: Path) -> Conf
     except (TypeError, ValueError) as error:
         raise ValueError(f"profile {str(path)!r}, configuration {name!r}: {error}") from error
     return Configuration(name=name, title=str(item.get("title", name)), config=config)
+
+
+def check_data_roots(configurations: tuple[Configuration, ...], path: Path) -> None:
+    """Each dataset folder the profile names must exist with its dataset's layout, before anything runs."""
+    for dataset, data_root in sorted(
+        {(c.config.dataset, c.config.data_root) for c in configurations}, key=str
+    ):
+        try:
+            check_data_root(dataset, data_root)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"profile {str(path)!r}, dataset {dataset!r}: {error}") from error

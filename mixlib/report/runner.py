@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import shutil
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import nbformat
 import papermill
 
 from mixlib.config import code_version, fingerprint
+from mixlib.files import atomic_write_json, read_json, read_or_set_aside
 from mixlib.report.glossary import write_glossary_page
 from mixlib.report.profiles import Configuration, Profile, available_profiles, load_profile
 
@@ -55,7 +55,9 @@ class Failure:
 def run(args: argparse.Namespace) -> int:
     root = Path.cwd()
     if not (root / "_config.yml").is_file() or not (root / TRAIN_TEMPLATE).is_file():
-        raise SystemExit("run `python -m mixlib report` from the repository root (where _config.yml is)")
+        raise FileNotFoundError(
+            "run `python -m mixlib report` from the repository root (where _config.yml is)"
+        )
     profile = load_profile(args.profile, args.data_root)
     runs_dir = Path(args.runs_dir or Path("runs") / profile.name)
     start = time.perf_counter()
@@ -99,7 +101,7 @@ def run_configurations(profile: Profile, runs_dir: Path, force: bool) -> list[Fa
         if error:
             failures.append(Failure(configuration.name, folder / "chapter.ipynb", error))
         else:
-            (folder / "chapter.json").write_text(json.dumps({"fingerprint": key}))
+            atomic_write_json(folder / "chapter.json", {"fingerprint": key})
     return failures
 
 
@@ -130,7 +132,8 @@ def read_fingerprint(folder: Path) -> str | None:
     path = folder / "chapter.json"
     if not (path.is_file() and (folder / "chapter.ipynb").is_file()):
         return None
-    return json.loads(path.read_text()).get("fingerprint")
+    record = read_or_set_aside(path, read_json, "the configuration runs again")
+    return record.get("fingerprint") if isinstance(record, dict) else None
 
 
 def execute(template: Path, output: Path, parameters: dict) -> str | None:
