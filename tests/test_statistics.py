@@ -87,7 +87,7 @@ def test_methods_no_different_from_the_baseline_are_rarely_called_different():
     the share of families with any 'better' or 'worse' at about 5 % or below."""
     rng = np.random.default_rng(0)
     flagged = 0
-    families = 300
+    families = 100
     for _ in range(families):
         seed_effect = rng.normal(0.6, 0.03, 3)  # the split and initial weights of each seed
         baseline = by_seed(seed_effect + rng.normal(0, 0.01, 3))

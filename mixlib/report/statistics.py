@@ -102,19 +102,21 @@ def mean_difference(values: pd.Series, reference: pd.Series) -> PairedTest:
     n = len(differences)
     mean = float(differences.mean()) if n else float("nan")
     spread = float(differences.std(ddof=1)) if n >= MIN_PAIRED_SEEDS else float("nan")
+    # with a zero spread (every seed moved by the same amount) scipy's t statistic would be 0/0 or inf
+    textbook = stats.ttest_1samp(differences, 0.0) if n >= MIN_PAIRED_SEEDS and spread > 0 else None
     if n < MIN_PAIRED_SEEDS:
         p_value = float("nan")
-    elif spread == 0.0:  # every seed moved by the same amount: scipy's t statistic would be 0/0 or inf
+    elif textbook is None:
         p_value = 1.0 if mean == 0.0 else 0.0
     else:
-        p_value = float(stats.ttest_1samp(differences, 0.0).pvalue)
+        p_value = float(textbook.pvalue)
 
     def interval(confidence: float) -> tuple[float, float]:
         if n < MIN_PAIRED_SEEDS:
             return float("nan"), float("nan")
-        if spread == 0.0:
+        if textbook is None:
             return mean, mean
-        result = stats.ttest_1samp(differences, 0.0).confidence_interval(confidence)
+        result = textbook.confidence_interval(confidence)
         return float(result.low), float(result.high)
 
     def detectable(alpha: float) -> float:
