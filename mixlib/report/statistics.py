@@ -43,6 +43,10 @@ BOOTSTRAP_RESAMPLES = 9999
 BOOTSTRAP_SEED = 0  # the bootstrap's own generator: the same runs always give the same interval
 DIRECTIONS = ("higher", "lower", None)  # which way a score is better; None: neither
 NOT_RESOLVED = "not resolved"
+DETECTABLE_RULE = (
+    "the median over configurations of the difference that a paired t-test at Holm's strictest level "
+    "would detect with 80 % power"
+)
 NO_DIFFERENCE = "no detectable difference"
 
 
@@ -268,9 +272,18 @@ def comparison_frame(comparisons: Mapping[Hashable, Comparison]) -> pd.DataFrame
     )
 
 
-def smallest_detectable(table: pd.DataFrame) -> float:
+def comparison_texts(table: pd.DataFrame, scale: float = 1.0, digits: int = 2, unit: str = "") -> pd.Series:
+    """`Comparison.text` of every row of a `comparison_frame`."""
+    return pd.Series(
+        [Comparison(**row).text(scale, digits, unit) for _, row in table.iterrows()],
+        index=table.index,
+        dtype=object,
+    )
+
+
+def smallest_detectable(detectable: pd.Series) -> float:
     """The run's smallest detectable difference for one metric: the median over its comparisons."""
-    values = table["detectable"].dropna()
+    values = detectable.dropna()
     return float(values.median()) if len(values) else float("nan")
 
 
