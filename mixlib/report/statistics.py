@@ -41,6 +41,7 @@ POWER = 0.8  # of the minimum detectable effect
 MIN_PAIRED_SEEDS = 2
 BOOTSTRAP_RESAMPLES = 9999
 BOOTSTRAP_SEED = 0  # the bootstrap's own generator: the same runs always give the same interval
+CONSTANT_TOLERANCE = 1e-9  # per-seed differences closer than this are equal (floating-point rounding)
 DIRECTIONS = ("higher", "lower", None)  # which way a score is better; None: neither
 NOT_RESOLVED = "not resolved"
 DETECTABLE_RULE = (
@@ -106,8 +107,11 @@ def mean_difference(values: pd.Series, reference: pd.Series) -> PairedTest:
     n = len(differences)
     mean = float(differences.mean()) if n else float("nan")
     spread = float(differences.std(ddof=1)) if n >= MIN_PAIRED_SEEDS else float("nan")
-    # with a zero spread (every seed moved by the same amount) scipy's t statistic would be 0/0 or inf
-    textbook = stats.ttest_1samp(differences, 0.0) if n >= MIN_PAIRED_SEEDS and spread > 0 else None
+    # every seed moved by the same amount (up to rounding): scipy's t statistic would be 0/0 or inf
+    constant = n >= MIN_PAIRED_SEEDS and np.ptp(differences) <= CONSTANT_TOLERANCE * max(1.0, abs(mean))
+    if constant:
+        spread = 0.0
+    textbook = stats.ttest_1samp(differences, 0.0) if n >= MIN_PAIRED_SEEDS and not constant else None
     if n < MIN_PAIRED_SEEDS:
         p_value = float("nan")
     elif textbook is None:
