@@ -1,5 +1,6 @@
 import pytest
 
+from mixlib.models import choose_output_stride
 from mixlib.report.profiles import available_profiles, load_profile
 
 
@@ -19,7 +20,7 @@ def test_tiny_imagenet_profile_needs_a_data_root(tiny_imagenet_root):
 
 
 def test_available_profiles():
-    assert {"quick", "smoke", "tiny-imagenet"} <= set(available_profiles())
+    assert {"quick", "smoke", "tiny-imagenet", "imagenette", "cifar10", "study"} <= set(available_profiles())
 
 
 def write(tmp_path, text):
@@ -57,3 +58,23 @@ def test_malformed_profiles_are_clear_errors(tmp_path, text, message):
 def test_unknown_profile_name_lists_the_allowed_ones():
     with pytest.raises(ValueError, match="unknown profile 'huge'; allowed values: .*quick"):
         load_profile("huge")
+
+
+@pytest.mark.parametrize("name", ["imagenette", "cifar10", "study"])
+def test_real_data_profiles_need_a_data_root(name):
+    with pytest.raises(ValueError, match="needs --data-root"):
+        load_profile(name)
+    profile = load_profile(name, data_root="/data/somewhere")
+    assert profile.configurations[0].name == "baseline" and len(profile.seeds) >= 2
+
+
+def test_study_profile_is_sized_to_answer_and_says_it_is_unrun():
+    study = load_profile("study", data_root="/data/tiny-imagenet-10")
+    quick = load_profile("quick")
+    assert len(study.seeds) >= 5
+    assert {c.name for c in study.configurations} == {c.name for c in quick.configurations}
+    for configuration in study.configurations:
+        config = configuration.config
+        assert config.epochs >= 200 and config.device == "cuda"
+        assert config.image_size // choose_output_stride(config.image_size, config.min_feature_size) >= 8
+    assert "NOT RUN YET" in study.description
