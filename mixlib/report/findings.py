@@ -172,7 +172,9 @@ def recommended(findings: Findings) -> str:
     return str(findings.runs.groupby("configuration", sort=False)["val_accuracy"].mean().idxmax())
 
 
-def family_sentence(table: pd.DataFrame, what: str, scale: float, digits: int, unit: str) -> str:
+def family_sentence(
+    table: pd.DataFrame, what: str, scale: float, digits: int, unit: str, reference: str = "the baseline"
+) -> str:
     """How many comparisons of one family came out which way, naming the detectable ones."""
     texts = comparison_texts(table, scale, digits, unit)
     resolved = table[table["verdict"] != "not resolved"]
@@ -191,7 +193,7 @@ def family_sentence(table: pd.DataFrame, what: str, scale: float, digits: int, u
         widest = resolved.loc[(resolved["high"] - resolved["low"]).idxmax()]
         parts.insert(
             0,
-            f"no configuration differs detectably from the baseline at this budget (widest corrected "
+            f"no configuration differs detectably from {reference} at this budget (widest corrected "
             f"interval [{widest['low'] * scale:+.{digits}f}, {widest['high'] * scale:+.{digits}f}]{unit}, "
             f"`{widest.name}`)",
         )
@@ -203,7 +205,7 @@ def family_sentence(table: pd.DataFrame, what: str, scale: float, digits: int, u
         else ""
     )
     return (
-        f"Against the baseline on {what}, of {len(table)} configuration(s): " + "; ".join(parts) + could + "."
+        f"Against {reference} on {what}, of {len(table)} configuration(s): " + "; ".join(parts) + could + "."
     )
 
 
@@ -256,9 +258,7 @@ def localisation_answer(findings: Findings) -> str:
     lines = [
         f"- **CAMs against a fixed guess.** A centre-Gaussian map that uses no model scores MaxBoxAccV2 "
         f"{centre:.1f} % on this test split. "
-        + family_sentence(against_centre, "MaxBoxAccV2", 1, 1, " pts").replace(
-            "Against the baseline on MaxBoxAccV2", "Against this centre guess"
-        )
+        + family_sentence(against_centre, "MaxBoxAccV2", 1, 1, " pts", "this centre guess")
         + f" (CAM maps of {size}x{size} cells; Choe et al. 2020 score 14x14 or 28x28 maps.){command}"
     ]
     if findings.baseline is not None:
