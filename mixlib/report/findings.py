@@ -186,7 +186,7 @@ def family_sentence(
             groups.append(f"{len(names)} {word} ({listed})")
     unresolved = len(table) - len(resolved)
     quiet = int((table["verdict"] == NO_DIFFERENCE).sum())
-    parts = [*groups, f"{quiet} with no detectable difference"] if groups else []
+    parts = [*groups, *([f"{quiet} with no detectable difference"] if quiet else [])] if groups else []
     if unresolved:
         parts.append(f"{unresolved} not resolved (fewer than {MIN_PAIRED_SEEDS} paired seeds)")
     if not groups and quiet:
