@@ -389,7 +389,9 @@ def published_accuracy_table(findings: Findings, published: dict) -> pd.DataFram
             "this run: test accuracy %": mean_std_text(
                 mine["accuracy"].mean(), mine["accuracy"].std(), scale=100
             ),
-            "this run: Δ vs baseline (pts)": texts.get(name, "baseline"),
+            "this run: Δ vs baseline (pts)": texts.get(
+                name, "baseline" if name == findings.baseline else "no baseline in this run"
+            ),
         }
         for source in sources:
             value, vanilla = source["values"].get(method), source["values"]["none"]
