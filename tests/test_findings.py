@@ -98,6 +98,8 @@ def test_a_clear_gain_is_named_with_its_interval(tmp_path, monkeypatch):
     shown = page.published_localisation_table(found, page.load_published())
     assert shown.loc["CutMix's change to the CAM's score", "this run"].startswith("better, +11.0 [")
     assert shown.loc["centre-Gaussian guess", "CUB (Choe et al. 2020)"] == "59.7"
+    notes = page.published_notes(page.load_published())
+    assert notes.startswith("**Other papers' settings, not this run's.**") and "80 epochs" in notes
 
 
 def test_no_difference_is_said_with_the_interval_and_the_detectable_size(tmp_path):
