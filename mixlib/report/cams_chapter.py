@@ -69,6 +69,14 @@ SCORES: dict[str, Score] = {
 BOX_TABLE = ("accuracy", "max_box_acc_v2", *BOX_ACCURACY_COLUMNS, "top1_localisation", "pointing_game")
 PART_TABLE = ("pxap", "part_share", "part_ratio", "body_ratio", "background_ratio")
 FAITHFULNESS_TABLE = ("deletion_auc", "insertion_auc")
+# why a dataset without annotation has no scores (the CAM chapter and the findings page say it)
+UNAVAILABLE_WITHOUT_BOXES = (
+    "This dataset has no bounding boxes and no object masks (an image folder), so these scores are "
+    "unavailable: MaxBoxAccV2, the box accuracy at each IoU, top-1 localisation and the pointing game need "
+    "a ground-truth box per image; PxAP and the part-versus-whole coverage need the object and part masks "
+    "that only the synthetic data has; deletion and insertion AUC need no annotation, but the evaluation "
+    "computes them with the box scores, so they are missing too."
+)
 # scores compared with the baseline (paired by seed, Holm-corrected): their label and the way they are
 # better; a lower part ratio is not better by itself (a map off the object has one too), so it has none
 COMPARED = {"max_box_acc_v2": ("MaxBoxAccV2", "higher"), "part_ratio": ("part ratio", None)}

@@ -23,6 +23,7 @@ from mixlib.latency.table import latency_report, onnx_stem
 from mixlib.models import choose_output_stride, create_model
 from mixlib.report.cams_chapter import (
     SCORES,
+    UNAVAILABLE_WITHOUT_BOXES,
     centre_baseline_reference,
     compare_with_centre,
     localisation_scalars,
@@ -44,7 +45,6 @@ from mixlib.report.summary import SUMMARY_METRICS
 
 # found from the package, as the mixing chapter finds methods.yml: nbval runs templates in notebooks/
 PUBLISHED = Path(__file__).resolve().parents[2] / "book" / "published.yml"
-BOX_SCORES = ("MaxBoxAccV2", "top-1 localisation", "the pointing game")
 MASK_SCORES = ("PxAP", "part-versus-whole coverage")
 ORIN_PRECISIONS = ("fp16", "int8")
 
@@ -246,10 +246,8 @@ def localisation_answer(findings: Findings) -> str:
     """The discriminative region problem: CAMs against the baseline's and the centre guess."""
     if not findings.has_boxes:
         return (
-            f"This dataset has no bounding boxes and no object masks, so {', '.join(BOX_SCORES)} (they "
-            f"need a box per image) and {' and '.join(MASK_SCORES)} (they need the object and part masks "
-            "that only the synthetic data has) are unavailable: the discriminative region problem is "
-            "not measured on this data. The CAM chapter shows the maps only."
+            f"{UNAVAILABLE_WITHOUT_BOXES} The discriminative region problem is therefore not measured on "
+            "this data; the CAM chapter shows the maps only."
         )
     command = reproduce(report_command(findings))
     centre = centre_baseline_reference(findings.first_run())["max_box_acc_v2"]
