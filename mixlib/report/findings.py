@@ -37,8 +37,8 @@ from mixlib.report.statistics import (
     comparison_frame,
     comparison_texts,
     correct,
+    mean_ratio,
     mean_std_text,
-    ratio_of_means,
     smallest_detectable,
 )
 from mixlib.report.summary import SUMMARY_METRICS
@@ -285,10 +285,11 @@ def part_sentence(findings: Findings) -> str:
 
 
 def cost_comparison(findings: Findings) -> pd.DataFrame:
-    """Mean epoch time of each configuration over the baseline's, paired bootstrap over seeds."""
+    """Epoch time of each configuration over the baseline's: geometric mean of the per-seed ratios with
+    its paired t-interval on the log scale, Holm-corrected."""
     per_seed = findings.runs.pivot(index="seed", columns="configuration", values="epoch_seconds")
     names = [n for n in findings.configurations if n != findings.baseline]
-    tests = {n: ratio_of_means(per_seed[n], per_seed[findings.baseline]) for n in names}
+    tests = {n: mean_ratio(per_seed[n], per_seed[findings.baseline]) for n in names}
     return comparison_frame(correct(tests, "lower"))
 
 
@@ -303,11 +304,11 @@ def cost_answer(findings: Findings) -> str:
         if row["verdict"] == "worse"
     ]
     detail = (
-        f"Detectably slower than the baseline (paired percentile bootstrap over seeds, Holm-corrected 95 % "
-        f"intervals): {', '.join(slower)}."
+        f"Detectably slower than the baseline (geometric mean of the per-seed ratios, 95 % t-interval on "
+        f"the log scale, Holm-corrected): {', '.join(slower)}."
         if slower
-        else "No configuration is detectably slower than the baseline (paired percentile bootstrap over "
-        "seeds, Holm-corrected 95 % intervals)."
+        else "No configuration is detectably slower than the baseline (geometric mean of the per-seed "
+        "ratios, 95 % t-interval on the log scale, Holm-corrected)."
     )
     return (
         f"- **Training cost.** Per epoch, measured side by side in this run on this machine, configurations "
