@@ -89,6 +89,7 @@ def test_a_clear_gain_is_named_with_its_interval(tmp_path, monkeypatch):
     assert "*Reproduce:* `python -m mixlib report --profile quick`" in answer
     place = page.localisation_answer(found)
     assert "centre-Gaussian map that uses no model scores MaxBoxAccV2" in place
+    assert "Distance from the centre guess: `baseline` " in place and "; `cutmix` " in place
     assert "**Part versus whole.** The baseline's CAM puts 2.00x" in place
     cost = page.cost_answer(found)
     assert "to 2.00x (`cutmix`)" in cost

@@ -257,6 +257,7 @@ def localisation_answer(findings: Findings) -> str:
         f"- **CAMs against a fixed guess.** A centre-Gaussian map that uses no model scores MaxBoxAccV2 "
         f"{centre:.1f} % on this test split. "
         + family_sentence(against_centre, "MaxBoxAccV2", 1, 1, " pts", "this centre guess")
+        + distance_from_centre(findings, against_centre)
         + f" (CAM maps of {size}x{size} cells; Choe et al. 2020 score 14x14 or 28x28 maps.){command}"
     ]
     if findings.baseline is not None:
@@ -270,6 +271,17 @@ def localisation_answer(findings: Findings) -> str:
             "the synthetic data has."
         )
     return "\n".join(lines)
+
+
+def distance_from_centre(findings: Findings, against_centre: pd.DataFrame) -> str:
+    """How far the baseline's CAMs and those of the configuration chosen on validation are from the
+    centre guess, each with its corrected interval."""
+    texts = comparison_texts(against_centre, 1, 1, " pts")
+    named = dict.fromkeys(n for n in (findings.baseline, recommended(findings)) if n is not None)
+    distances = [
+        f"`{name}` {against_centre.loc[name, 'estimate']:+.1f} pts ({texts[name]})" for name in named
+    ]
+    return " Distance from the centre guess: " + "; ".join(distances) + "."
 
 
 def part_sentence(findings: Findings) -> str:
