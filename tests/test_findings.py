@@ -92,7 +92,7 @@ def test_a_clear_gain_is_named_with_its_interval(tmp_path, monkeypatch):
     assert "Distance from the centre guess: `baseline` " in place and "; `cutmix` " in place
     assert "**Part versus whole.** The baseline's CAM puts 2.00x" in place
     cost = page.cost_answer(found)
-    assert "to 2.00x (`cutmix`)" in cost
+    assert "`cutmix` 2.00x [" in cost and "Detectably slower than the baseline: `cutmix`;" in cost
     published = page.published_accuracy_table(found, page.load_published())
     assert published.loc["cutmix", "OpenMixup Tiny-ImageNet R-18, 400 ep (other paper)"] == "65.53 (+3.85)"
     assert published.loc["baseline", "this run: Δ vs baseline (pts)"] == "baseline"

@@ -309,25 +309,24 @@ def cost_answer(findings: Findings) -> str:
     if findings.baseline is None or len(findings.configurations) < 2:
         return "Training cost is given relative to the baseline, and this run has no baseline to compare."
     table = cost_comparison(findings)
-    slowest, fastest = table["estimate"].idxmax(), table["estimate"].idxmin()
-    slower = [
-        f"`{n}` {row['estimate']:.2f}x [{row['low']:.2f}, {row['high']:.2f}]"
-        for n, row in table.iterrows()
-        if row["verdict"] == "worse"
-    ]
-    detail = (
-        f"Detectably slower than the baseline (geometric mean of the per-seed ratios, 95 % t-interval on "
-        f"the log scale, Holm-corrected): {', '.join(slower)}."
-        if slower
-        else "No configuration is detectably slower than the baseline (geometric mean of the per-seed "
-        "ratios, 95 % t-interval on the log scale, Holm-corrected)."
+    ratios = "; ".join(ratio_text(name, row) for name, row in table.iterrows())
+    slower = table.index[table["verdict"] == "worse"].tolist()
+    faster = table.index[table["verdict"] == "better"].tolist()
+    verdicts = (
+        f"Detectably slower than the baseline: {', '.join(f'`{n}`' for n in slower) or 'none'}; detectably "
+        f"faster: {', '.join(f'`{n}`' for n in faster) or 'none'}."
     )
     return (
-        f"- **Training cost.** Per epoch, measured side by side in this run on this machine, configurations "
-        f"cost from {table.loc[fastest, 'estimate']:.2f}x (`{fastest}`) to "
-        f"{table.loc[slowest, 'estimate']:.2f}x (`{slowest}`) the baseline's time. {detail}"
-        f"{reproduce(report_command(findings))}"
+        f"- **Training cost.** Time per epoch relative to the baseline's, measured side by side in this run "
+        f"on this machine (geometric mean of the per-seed ratios, 95 % t-interval on the log scale, "
+        f"Holm-corrected): {ratios}. {verdicts}{reproduce(report_command(findings))}"
     )
+
+
+def ratio_text(name: str, row: pd.Series) -> str:
+    if not np.isfinite(row["low"]):
+        return f"`{name}` {row['estimate']:.2f}x (not resolved)"
+    return f"`{name}` {row['estimate']:.2f}x [{row['low']:.2f}, {row['high']:.2f}]"
 
 
 def latency_answer(findings: Findings, measured_dir: str | Path | None) -> str:
