@@ -34,9 +34,7 @@ from mixlib.report.statistics import (
     MIN_PAIRED_SEEDS,
     NO_DIFFERENCE,
     compare_with_reference,
-    comparison_frame,
     comparison_texts,
-    correct,
     mean_ratio,
     mean_std_text,
     smallest_detectable,
@@ -299,10 +297,7 @@ def part_sentence(findings: Findings) -> str:
 def cost_comparison(findings: Findings) -> pd.DataFrame:
     """Epoch time of each configuration over the baseline's: geometric mean of the per-seed ratios with
     its paired t-interval on the log scale, Holm-corrected."""
-    per_seed = findings.runs.pivot(index="seed", columns="configuration", values="epoch_seconds")
-    names = [n for n in findings.configurations if n != findings.baseline]
-    tests = {n: mean_ratio(per_seed[n], per_seed[findings.baseline]) for n in names}
-    return comparison_frame(correct(tests, "lower"))
+    return compare_with_reference(findings.runs, "epoch_seconds", findings.baseline, "lower", mean_ratio)
 
 
 def cost_answer(findings: Findings) -> str:
