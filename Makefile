@@ -5,8 +5,8 @@ PY := $(VENV)/bin/python
 PROFILE ?= quick
 DATA_ROOT ?=
 REPORT_ARGS := --profile $(PROFILE) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
-NOTEBOOKS := notebooks/train.ipynb notebooks/results.ipynb notebooks/mixing.ipynb notebooks/cams.ipynb \
-	notebooks/proxy.ipynb notebooks/latency.ipynb
+NOTEBOOKS := notebooks/train.ipynb notebooks/findings.ipynb notebooks/results.ipynb notebooks/mixing.ipynb \
+	notebooks/cams.ipynb notebooks/proxy.ipynb notebooks/latency.ipynb
 
 .PHONY: install report test lint clean
 

@@ -19,6 +19,7 @@ COMMANDS = {
     "report": ("mixlib.report.runner", "run every configuration of a profile and build the book"),
     "bench": ("mixlib.bench", "speed benchmarks that print ratios measured side by side"),
     "latency": ("mixlib.latency.cli", "model cost, measured latency and the Jetson AGX Orin projection"),
+    "tune": ("mixlib.report.tuning", "the baseline's lr and weight decay from a grid, on validation only"),
 }
 
 

@@ -115,16 +115,20 @@ def test_summary_has_one_row_per_configuration_with_mean_std_and_verdicts(scored
     verdicts = summary["max_box_acc_v2_verdict"].to_dict()
     assert verdicts == {
         "baseline": "baseline",
-        "cutmix": "better",
-        "noisy": "within noise",
-        "single": "single seed: not resolved",
+        "cutmix": "better",  # +20 on both seeds
+        "noisy": "no detectable difference",  # -5 and +13
+        "single": "not resolved",
     }
-    assert summary.loc["single", "part_ratio_verdict"] == "single seed: not resolved"
+    # part ratio -0.4 and -0.5: two standard errors apart from zero, but not at a 95 % paired t-interval
+    # with one degree of freedom; a part ratio has no better direction
+    assert summary.loc["cutmix", "part_ratio_verdict"] == "no detectable difference"
+    assert summary.loc["single", "part_ratio_verdict"] == "not resolved"
     shown = cams_chapter.display_scores(summary, cams_chapter.BOX_TABLE)
     assert shown.loc["cutmix", "MaxBoxAccV2 %, τ from val"] == "31.0 ± 1.4"
     assert shown.loc["cutmix", "accuracy %"] == "56.0 ± 1.4"
     assert shown.loc["single", "MaxBoxAccV2 %, τ from val"] == "40.0"  # no spread from one seed
-    assert shown.loc["cutmix", "Δ MaxBoxAccV2 vs baseline"] == "+20.0 (better)"
+    assert shown.loc["cutmix", "Δ MaxBoxAccV2 vs baseline"] == "better, +20.0 [+20.0, +20.0]"
+    assert shown.loc["noisy", "Δ MaxBoxAccV2 vs baseline"].startswith("no detectable difference, interval [")
 
 
 def test_noise_statement_names_each_verdict_group(scored_runs):
@@ -133,10 +137,11 @@ def test_noise_statement_names_each_verdict_group(scored_runs):
     text = cams_chapter.noise_statement(summary)
     box_line, part_line = text.splitlines()
     assert box_line.startswith("- **MaxBoxAccV2**")
-    assert "higher than the baseline by more than 2 standard errors: cutmix" in box_line
-    assert "within noise (difference under 2 standard errors): noisy" in box_line
-    assert "not resolved (a single seed on one side): single" in box_line
-    assert "lower than the baseline by more than 2 standard errors: cutmix" in part_line
+    assert "better than the baseline: cutmix (+20.0 [+20.0, +20.0])" in box_line
+    assert "no detectable difference from the baseline: noisy (interval [" in box_line
+    assert "not resolved (fewer than 2 paired seeds): single" in box_line
+    assert "Smallest detectable difference" in box_line
+    assert "no detectable difference from the baseline: cutmix (interval [" in part_line
     without_baseline = cams_chapter.summarise_localisation(
         cams_chapter.collect_localisation(scored_runs, ["cutmix", "noisy"])
     )
@@ -145,21 +150,25 @@ def test_noise_statement_names_each_verdict_group(scored_runs):
 
 def test_centre_baseline_is_scored_on_the_run_splits_and_compared(scored_runs):
     names = ["baseline", "cutmix", "noisy", "single"]
-    summary = cams_chapter.summarise_localisation(cams_chapter.collect_localisation(scored_runs, names))
-    text = cams_chapter.centre_baseline_statement(scored_runs / "baseline" / "seed0", summary)
+    runs = cams_chapter.collect_localisation(scored_runs, names)
+    text = cams_chapter.centre_baseline_statement(scored_runs / "baseline" / "seed0", runs)
     reference = float(text.split("MaxBoxAccV2 **")[1].split(" %")[0])
     assert 0.0 <= reference <= 100.0
-    above = [name for name in names if summary.loc[name, "max_box_acc_v2_mean"] > reference]
+    comparison = cams_chapter.compare_with_centre(runs, reference)
+    assert comparison.loc["cutmix", "estimate"] == pytest.approx(31.0 - reference, abs=0.1)
+    assert comparison.loc["single", "verdict"] == "not resolved"
+    above = comparison.index[comparison["verdict"] == "better"].tolist()
     if above:
-        assert f"above it: {', '.join(above)}." in text
+        assert f"above it (Holm-corrected 95 % interval over seeds): {', '.join(above)}." in text
     else:
         assert "no better than a fixed guess" in text
+    assert "cutmix: " in text
 
 
 def test_centre_baseline_needs_boxes(image_folder_run, tmp_path):
     copy_run(image_folder_run, tmp_path, "baseline")
-    summary = cams_chapter.summarise_localisation(cams_chapter.collect_localisation(tmp_path, ["baseline"]))
-    assert cams_chapter.centre_baseline_statement(tmp_path / "baseline" / "seed0", summary) == ""
+    runs = cams_chapter.collect_localisation(tmp_path, ["baseline"])
+    assert cams_chapter.centre_baseline_statement(tmp_path / "baseline" / "seed0", runs) == ""
 
 
 def test_plot_shows_part_ratio_only_where_masks_exist(scored_runs, tmp_path):

@@ -1,5 +1,6 @@
 import pytest
 
+from mixlib.models import choose_output_stride
 from mixlib.report.profiles import available_profiles, load_profile
 
 
@@ -19,7 +20,7 @@ def test_tiny_imagenet_profile_needs_a_data_root(tiny_imagenet_root):
 
 
 def test_available_profiles():
-    assert {"quick", "smoke", "tiny-imagenet"} <= set(available_profiles())
+    assert {"quick", "smoke", "tiny-imagenet", "imagenette", "cifar10", "study"} <= set(available_profiles())
 
 
 def write(tmp_path, text):
@@ -92,3 +93,25 @@ def test_method_params_are_checked_when_the_profile_loads(tmp_path):
     text = PROFILE_ON.format(dataset="synthetic", method="mixup") + "    method_params: {alpha: -1}\n"
     with pytest.raises(ValueError, match=r"configuration 'a': method_params of method 'mixup': alpha must"):
         load_profile(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("name", ["imagenette", "cifar10", "study"])
+def test_real_data_profiles_need_a_data_root(name, request, image_folder):
+    with pytest.raises(ValueError, match="needs --data-root"):
+        load_profile(name)
+    # the data folder is checked against the dataset's layout when the profile loads
+    data_root = request.getfixturevalue("tiny_imagenet_root") if name == "study" else image_folder
+    profile = load_profile(name, data_root=str(data_root))
+    assert profile.configurations[0].name == "baseline" and len(profile.seeds) >= 2
+
+
+def test_study_profile_is_sized_to_answer_and_says_it_is_unrun(tiny_imagenet_root):
+    study = load_profile("study", data_root=str(tiny_imagenet_root))
+    quick = load_profile("quick")
+    assert len(study.seeds) >= 5
+    assert {c.name for c in study.configurations} == {c.name for c in quick.configurations}
+    for configuration in study.configurations:
+        config = configuration.config
+        assert config.epochs >= 200 and config.device == "cuda"
+        assert config.image_size // choose_output_stride(config.image_size, config.min_feature_size) >= 8
+    assert "NOT RUN YET" in study.description

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from mixlib.report.summary import display_table, summarise
+from mixlib.report.summary import detectable_statement, display_table, summarise
 
 
 def runs(rows):
@@ -20,25 +20,36 @@ def runs(rows):
     )
 
 
-def test_mean_spread_and_noise_verdicts():
+def test_mean_spread_and_paired_verdicts():
     frame = runs(
         [
-            ("baseline", "none", 0, 0.60, 0.6, 0.1, 0.04, 10.0),
-            ("baseline", "none", 1, 0.62, 0.6, 0.1, 0.04, 12.0),
-            ("big-gain", "mixup", 0, 0.80, 0.8, 0.1, 0.02, 11.0),
-            ("big-gain", "mixup", 1, 0.81, 0.8, 0.1, 0.02, 11.0),
-            ("noisy", "cutmix", 0, 0.50, 0.5, 0.1, 0.05, 22.0),
-            ("noisy", "cutmix", 1, 0.76, 0.7, 0.1, 0.03, 22.0),
-            ("single", "fmix", 0, 0.90, 0.9, 0.1, 0.01, 11.0),
+            ("baseline", "none", 0, 0.60, 0.6, 0.10, 0.04, 10.0),
+            ("baseline", "none", 1, 0.62, 0.6, 0.12, 0.04, 12.0),
+            ("big-gain", "mixup", 0, 0.80, 0.8, 0.10, 0.02, 11.0),
+            ("big-gain", "mixup", 1, 0.81, 0.8, 0.12, 0.02, 11.0),
+            ("noisy", "cutmix", 0, 0.50, 0.5, 0.10, 0.05, 22.0),
+            ("noisy", "cutmix", 1, 0.76, 0.7, 0.12, 0.03, 22.0),
+            ("single", "fmix", 0, 0.90, 0.9, 0.10, 0.01, 11.0),
         ]
     )
     table = summarise(frame)
     assert table.loc["baseline", "accuracy_mean"] == pytest.approx(0.61)
     assert table.loc["baseline", "accuracy_std"] == pytest.approx(0.0141421, rel=1e-4)
     assert table.loc["noisy", "epoch_time_vs_baseline"] == pytest.approx(2.0)
-    assert table.loc["big-gain", "accuracy_diff_verdict"] == "better"
-    assert table.loc["noisy", "accuracy_diff_verdict"] == "within noise"
-    assert table.loc["single", "accuracy_diff_verdict"] == "single seed: not resolved"
+    # paired by seed: big-gain moves +0.20 and +0.19, noisy -0.10 and +0.14
+    assert table.loc["big-gain", "accuracy_diff"] == pytest.approx(0.195)
+    assert table["accuracy_diff_verdict"].to_dict() == {
+        "baseline": "baseline",
+        "big-gain": "better",
+        "noisy": "no detectable difference",
+        "single": "not resolved",
+    }
+    assert table.loc["big-gain", "ece_diff_verdict"] == "no detectable difference"  # identical ECE
     shown = display_table(table)
     assert shown.loc["baseline", "accuracy %"] == "61.00 ± 1.41"
-    assert shown.loc["big-gain", "Δ accuracy (pts)"] == "+19.50"
+    assert shown.loc["single", "accuracy %"] == "90.00"
+    assert shown.loc["big-gain", "Δ accuracy vs baseline (pts)"].startswith("better, +19.50 [")
+    assert shown.loc["noisy", "Δ accuracy vs baseline (pts)"].startswith(
+        "no detectable difference, interval ["
+    )
+    assert "accuracy" in detectable_statement(table) and "ECE" in detectable_statement(table)

@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-classes", type=int, default=10)
     parser.add_argument("--small-input", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument(
+        "--min-feature-size", type=int, default=8, help="with --small-input: smallest last feature map side"
+    )
+    parser.add_argument(
         "--checkpoint", type=Path, help="weights to load (a state dict, or a dict holding one)"
     )
     parser.add_argument("--label", help="name in tables and file names (default: the model name)")
@@ -71,7 +74,9 @@ def load_checkpoint(model: nn.Module, path: Path) -> nn.Module:
 def run(args: argparse.Namespace) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    model = create_model(args.model, args.num_classes, args.input_size, args.small_input)
+    model = create_model(
+        args.model, args.num_classes, args.input_size, args.small_input, args.min_feature_size
+    )
     if args.checkpoint is not None:
         load_checkpoint(model, args.checkpoint)
     report = latency_report(

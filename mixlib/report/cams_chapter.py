@@ -24,7 +24,20 @@ from mixlib.data import denormalise
 from mixlib.data.synthetic import MASK_PART
 from mixlib.evaluation import centre_baseline_scores, predict_classes
 from mixlib.report.chapter import draw_box, sample_indices
-from mixlib.report.summary import NOISE_STANDARD_ERRORS, verdict
+from mixlib.report.statistics import (
+    DETECTABLE_RULE,
+    MIN_PAIRED_SEEDS,
+    NO_DIFFERENCE,
+    NOT_RESOLVED,
+    compare_with_reference,
+    comparison_frame,
+    comparison_texts,
+    correct,
+    mean_difference,
+    mean_std_text,
+    per_configuration,
+    smallest_detectable,
+)
 from mixlib.training import RunResult, build_eval_dataset, load_config_splits, load_finished_run
 
 BOX_ACCURACY_COLUMNS = {f"box_acc_{delta:.1f}": f"{delta:.1f}" for delta in IOU_THRESHOLDS}
@@ -67,8 +80,17 @@ BOX_TABLE = (
 PUBLISHED_MAX_BOX_ACC_V2 = {"a vanilla CAM": (62.4, 61.1), "the centre-Gaussian baseline": (52.5, 59.7)}
 PART_TABLE = ("pxap", "part_share", "part_ratio", "body_ratio", "background_ratio")
 FAITHFULNESS_TABLE = ("deletion_auc", "insertion_auc")
-# scores whose difference to the baseline gets a noise verdict in the tables and the text
-COMPARED = {"max_box_acc_v2": "MaxBoxAccV2", "part_ratio": "part ratio"}
+# why a dataset without annotation has no scores (the CAM chapter and the findings page say it)
+UNAVAILABLE_WITHOUT_BOXES = (
+    "This dataset has no bounding boxes and no object masks (an image folder), so these scores are "
+    "unavailable: MaxBoxAccV2, the box accuracy at each IoU, top-1 localisation and the pointing game need "
+    "a ground-truth box per image; PxAP and the part-versus-whole coverage need the object and part masks "
+    "that only the synthetic data has; deletion and insertion AUC need no annotation, but the evaluation "
+    "computes them with the box scores, so they are missing too."
+)
+# scores compared with the baseline (paired by seed, Holm-corrected): their label and the way they are
+# better; a lower part ratio is not better by itself (a map off the object has one too), so it has none
+COMPARED = {"max_box_acc_v2": ("MaxBoxAccV2", "higher"), "part_ratio": ("part ratio", None)}
 
 
 # --------------------------------------------------------------------------- scores from run folders
@@ -130,35 +152,29 @@ def has_part_coverage(runs: pd.DataFrame) -> bool:
 
 
 def summarise_localisation(runs: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
-    """Mean and sample std per configuration (in the given order) of every score, with a noise verdict
-    for each `COMPARED` score against `baseline` (the same rule as the results page: a difference
-    under two standard errors of the difference, or a single seed on either side, is not resolved)."""
-    grouped = runs.groupby("configuration", sort=False)
-    table = grouped[list(SCORES)].agg(["mean", "std"])
-    table.columns = [f"{score}_{stat}" for score, stat in table.columns]
-    table.insert(0, "seeds", grouped.size())
-    table.insert(0, "method", grouped["method"].first())
+    """Mean and sample std per configuration (in the given order) of every score and, for each
+    `COMPARED` score, the paired difference to `baseline` with its Holm-corrected interval and verdict
+    (`mixlib.report.statistics`, the rule of every chapter)."""
+    table = per_configuration(runs, SCORES)
     if baseline not in table.index:
         return table
-    base = table.loc[baseline]
-    for score in COMPARED:
-        difference = table[f"{score}_mean"] - base[f"{score}_mean"]
-        error = np.sqrt(
-            table[f"{score}_std"] ** 2 / table["seeds"] + base[f"{score}_std"] ** 2 / base["seeds"]
+    for score, (_, direction) in COMPARED.items():
+        shown = SCORES[score]
+        comparison = compare_with_reference(runs, score, baseline, direction)
+        scored = table[f"{score}_mean"].notna()
+        table[f"{score}_diff"] = comparison["estimate"]
+        table[f"{score}_detectable"] = comparison["detectable"]
+        table[f"{score}_verdict"] = comparison["verdict"].where(scored, "no score")
+        table[f"{score}_text"] = comparison_texts(comparison, shown.scale, shown.digits).where(
+            scored, "no score"
         )
-        table[f"{score}_diff"] = difference
-        table[f"{score}_verdict"] = [
-            "baseline"
-            if name == baseline
-            else ("no score" if np.isnan(diff) else verdict(diff, se, n, base["seeds"]))
-            for name, diff, se, n in zip(table.index, difference, error, table["seeds"], strict=True)
-        ]
+        table.loc[baseline, [f"{score}_verdict", f"{score}_text"]] = "baseline"
     return table
 
 
 def display_scores(summary: pd.DataFrame, scores: Sequence[str]) -> pd.DataFrame:
-    """'mean ± std' strings for the given scores (std left out for a single seed), plus the verdicts
-    of the compared scores among them; scores no configuration has are dropped."""
+    """'mean ± std' strings for the given scores (std left out for a single seed), plus the comparison
+    with the baseline of the compared scores among them; scores no configuration has are dropped."""
     shown = pd.DataFrame(index=summary.index)
     shown["seeds"] = summary["seeds"]
     for score in scores:
@@ -166,53 +182,62 @@ def display_scores(summary: pd.DataFrame, scores: Sequence[str]) -> pd.DataFrame
         if mean.isna().all():
             continue
         shown_as = SCORES[score]
-        label, scale, digits = shown_as.label, shown_as.scale, shown_as.digits
-        shown[label] = [
-            "–"
-            if np.isnan(m)
-            else (
-                f"{m * scale:.{digits}f}"
-                if np.isnan(s)
-                else f"{m * scale:.{digits}f} ± {s * scale:.{digits}f}"
-            )
-            for m, s in zip(mean, std, strict=True)
+        shown[shown_as.label] = [
+            mean_std_text(m, s, shown_as.digits, shown_as.scale) for m, s in zip(mean, std, strict=True)
         ]
-        if f"{score}_verdict" in summary:
-            shown[f"Δ {COMPARED[score]} vs baseline"] = [
-                v if v in ("baseline", "no score") else f"{d:+.{digits}f} ({v})"
-                for d, v in zip(summary[f"{score}_diff"], summary[f"{score}_verdict"], strict=True)
-            ]
+        if f"{score}_text" in summary:
+            shown[f"Δ {COMPARED[score][0]} vs baseline"] = summary[f"{score}_text"]
     return shown
 
 
-def centre_baseline_statement(run_dir: str | Path, summary: pd.DataFrame) -> str:
-    """Markdown: MaxBoxAccV2 of the centre-Gaussian map on the splits of the run in `run_dir`, and the
-    configurations whose mean MaxBoxAccV2 is above it. Empty for data without boxes."""
+def centre_baseline_reference(run_dir: str | Path) -> dict:
+    """Scores of the centre-Gaussian map on the splits of the run in `run_dir` ({} without boxes)."""
     config = RunConfig.from_parameters(json.loads((Path(run_dir) / "config.json").read_text()))
     splits = load_config_splits(config)
-    scores = centre_baseline_scores(
+    return centre_baseline_scores(
         build_eval_dataset(config, splits.val), build_eval_dataset(config, splits.test)
     )
+
+
+def compare_with_centre(runs: pd.DataFrame, reference: float) -> pd.DataFrame:
+    """Each configuration's MaxBoxAccV2 against the centre baseline's (a constant: all runs share the
+    split), per seed and Holm-corrected across the configurations."""
+    tests = {}
+    for name, mine in runs.groupby("configuration", sort=False):
+        values = mine.set_index("seed")["max_box_acc_v2"]
+        tests[name] = mean_difference(values, pd.Series(reference, index=values.index))
+    return comparison_frame(correct(tests, "higher"))
+
+
+def centre_baseline_statement(run_dir: str | Path, runs: pd.DataFrame) -> str:
+    """Markdown: MaxBoxAccV2 of the centre-Gaussian map on the splits of the run in `run_dir`, and each
+    configuration's paired difference to it. Empty for data without boxes."""
+    scores = centre_baseline_reference(run_dir)
     if not scores:
         return ""
     reference = scores["max_box_acc_v2"]
     per_iou = " / ".join(f"{value:.1f}" for value in scores["box_accuracy"].values())
-    above = summary.index[summary["max_box_acc_v2_mean"] > reference].tolist()
+    comparison = compare_with_centre(runs, reference)
+    texts = comparison_texts(comparison, digits=1, unit=" pts")
+    above = comparison.index[comparison["verdict"] == "better"].tolist()
     verdict_text = (
-        f"Configurations whose mean MaxBoxAccV2 is above it: {', '.join(above)}."
+        f"Configurations whose MaxBoxAccV2 is above it (Holm-corrected 95 % interval over seeds): "
+        f"{', '.join(above)}."
         if above
-        else "No configuration's mean MaxBoxAccV2 is above it: on this data the CAMs localise no better "
-        "than a fixed guess at the image centre."
+        else "No configuration's MaxBoxAccV2 is detectably above it: on this data and budget the CAMs "
+        "localise no better than a fixed guess at the image centre."
     )
     published = " and ".join(
         f"{name} at {imagenet:.1f} % on ImageNet and {cub:.1f} % on CUB"
         for name, (imagenet, cub) in PUBLISHED_MAX_BOX_ACC_V2.items()
     )
+    listed = "; ".join(f"{name}: {text}" for name, text in texts.items())
     return (
         f"**Reference without a model.** A centre-Gaussian map, the same for every image (Choe et al. "
         f"2020's centre baseline), with its threshold fitted on the same validation split, scores "
         f"MaxBoxAccV2 **{reference:.1f} %** on this test split (box accuracy {per_iou} % at IoU "
-        f"{' / '.join(scores['box_accuracy'])}). {verdict_text}\n\n"
+        f"{' / '.join(scores['box_accuracy'])}). {verdict_text} "
+        f"Difference to it per configuration: {listed}.\n\n"
         f"**On the published scale.** Computed as clovaai/wsolevaluation does (best τ on the test maps, "
         f"its box convention), the centre map scores **{scores['wsolevaluation_max_box_acc_v2']:.1f} %**, "
         f"comparable with the column *MaxBoxAccV2 %, wsolevaluation* above. Choe et al. 2020 report "
@@ -222,33 +247,48 @@ def centre_baseline_statement(run_dir: str | Path, summary: pd.DataFrame) -> str
 
 
 VERDICT_PHRASES = {
-    "better": "higher than the baseline by more than {n:g} standard errors",
-    "worse": "lower than the baseline by more than {n:g} standard errors",
-    "within noise": "within noise (difference under {n:g} standard errors)",
-    "single seed: not resolved": "not resolved (a single seed on one side)",
+    "better": "better than the baseline",
+    "worse": "worse than the baseline",
+    "higher": "higher than the baseline",
+    "lower": "lower than the baseline",
+    NO_DIFFERENCE: "no detectable difference from the baseline",
+    NOT_RESOLVED: f"not resolved (fewer than {MIN_PAIRED_SEEDS} paired seeds)",
 }
 
 
 def noise_statement(summary: pd.DataFrame, baseline: str = "baseline") -> str:
-    """Markdown bullets, one per compared score, naming the configurations in each verdict group."""
+    """Markdown bullets, one per compared score: the configurations in each verdict group, each with its
+    difference and interval, and the smallest difference the run could have detected."""
     if baseline not in summary.index:
         return (
-            f"There is no configuration named `{baseline}` among these runs, so differences are not "
-            "tested against noise; read the spreads (± one standard deviation over seeds) in the tables."
+            f"There is no configuration named `{baseline}` among these runs, so nothing is compared with "
+            "it; read the spreads (± one standard deviation over seeds) in the tables."
         )
     if len(summary) == 1:
         return "Only the baseline was run, so there is nothing to compare."
     lines = []
-    for score, label in COMPARED.items():
+    for score, (label, _) in COMPARED.items():
         if summary[f"{score}_mean"].isna().all():
             continue
-        verdicts = summary[f"{score}_verdict"]
+        verdicts, texts = summary[f"{score}_verdict"], summary[f"{score}_text"]
         groups = [
-            f"{phrase.format(n=NOISE_STANDARD_ERRORS)}: {', '.join(verdicts.index[verdicts == name])}"
-            for name, phrase in VERDICT_PHRASES.items()
-            if (verdicts == name).any()
+            f"{phrase}: "
+            + ", ".join(
+                f"{name} ({texts[name].split(', ', 1)[-1]})" if name_verdict != NOT_RESOLVED else name
+                for name, name_verdict in verdicts.items()
+                if name_verdict == key
+            )
+            for key, phrase in VERDICT_PHRASES.items()
+            if (verdicts == key).any()
         ]
-        lines.append(f"- **{label}**: " + "; ".join(groups) + ".")
+        detectable = smallest_detectable(summary[f"{score}_detectable"])
+        smallest = (
+            f" Smallest detectable difference ({DETECTABLE_RULE}): "
+            f"{detectable * SCORES[score].scale:.{SCORES[score].digits}f}."
+            if np.isfinite(detectable)
+            else ""
+        )
+        lines.append(f"- **{label}**: " + "; ".join(groups) + "." + smallest)
     return "\n".join(lines)
 
 

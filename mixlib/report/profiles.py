@@ -18,7 +18,17 @@ from mixlib.config import RunConfig
 from mixlib.data import check_data_root
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "profiles"
-PROFILE_KEYS = {"name", "title", "description", "seeds", "defaults", "configurations", "requires_data_root"}
+# `tuning` documents how `defaults` were chosen (`python -m mixlib tune`); nothing reads it back
+PROFILE_KEYS = {
+    "name",
+    "title",
+    "description",
+    "seeds",
+    "defaults",
+    "configurations",
+    "requires_data_root",
+    "tuning",
+}
 CONFIGURATION_KEYS = {"name", "title"}
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")
 

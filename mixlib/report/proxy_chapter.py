@@ -21,7 +21,15 @@ import pandas as pd
 import torch
 
 from mixlib.mixing import MIXING, MixingMethod
-from mixlib.report.summary import verdict
+from mixlib.report.statistics import (
+    MIN_PAIRED_SEEDS,
+    NO_DIFFERENCE,
+    NOT_RESOLVED,
+    Comparison,
+    correct,
+    mean_difference,
+    mean_std_text,
+)
 
 PROXY_METHOD = "proxy"
 NO_PROXY = (
@@ -55,10 +63,11 @@ THESIS_CLAIM = (
     "proxy images into the dataset folder, so validation images, and proxies of them, were trained on."
 )
 OUTCOMES = {
-    "better": "improves test accuracy by more than seed noise, as the thesis claims",
-    "within noise": "does not change test accuracy beyond seed noise: the thesis's gain does not reproduce",
-    "worse": "lowers test accuracy by more than seed noise, the opposite of the thesis's claim",
-    "single seed: not resolved": "cannot be judged: with a single seed on one side the difference is not "
+    "better": "improves test accuracy detectably, as the thesis claims",
+    NO_DIFFERENCE: "makes no detectable difference to test accuracy at this budget: the thesis's gain does "
+    "not reproduce here",
+    "worse": "lowers test accuracy detectably, the opposite of the thesis's claim",
+    NOT_RESOLVED: f"cannot be judged: with fewer than {MIN_PAIRED_SEEDS} paired seeds the difference is not "
     "resolved (run more seeds)",
 }
 
@@ -187,12 +196,25 @@ def settings_table(report: ProxyReport) -> pd.DataFrame:
 
 
 def comparisons(report: ProxyReport) -> pd.DataFrame:
-    """Every proxy configuration against its references, per metric: means, spreads, difference, verdict."""
+    """Every proxy configuration against its references, per metric: means, spreads, the paired
+    difference and its verdict. The comparisons of one metric are one Holm family."""
     rows = []
-    for name in report.proxy_names:
-        for role, reference in references(report, name):
-            for metric, (label, scale) in COMPARED.items():
-                rows.extend(compare(report.runs, name, reference, role, metric, label, scale))
+    pairs = [(name, role, ref) for name in report.proxy_names for role, ref in references(report, name)]
+    for metric, (label, scale) in COMPARED.items():
+        if metric not in report.runs:
+            continue
+        per_seed = report.runs.pivot(index="seed", columns="configuration", values=metric) * scale
+        scored = [
+            (n, role, ref)
+            for n, role, ref in pairs
+            if per_seed[n].notna().any() and per_seed[ref].notna().any()
+        ]
+        tests = {(name, ref): mean_difference(per_seed[name], per_seed[ref]) for name, _, ref in scored}
+        results = correct(tests, "higher")
+        rows.extend(
+            comparison_row(per_seed, name, ref, role, label, results[(name, ref)])
+            for name, role, ref in scored
+        )
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
 
 
@@ -209,54 +231,45 @@ COMPARISON_COLUMNS = (
     "seeds",
     "difference",
     "verdict",
+    "comparison",
 )
 
 
-def compare(
-    runs: pd.DataFrame, name: str, reference: str, role: str, metric: str, label: str, scale: float
-) -> list[dict]:
-    if metric not in runs:
-        return []
-    ours = runs.loc[runs["configuration"] == name, metric].dropna() * scale
-    theirs = runs.loc[runs["configuration"] == reference, metric].dropna() * scale
-    if ours.empty or theirs.empty:
-        return []
-    difference = ours.mean() - theirs.mean()
-    standard_error = float(np.sqrt(ours.var(ddof=1) / len(ours) + theirs.var(ddof=1) / len(theirs)))
-    return [
-        {
-            "proxy configuration": name,
-            "compared with": f"{reference}: {role}",
-            "reference": reference,
-            "role": role,
-            "metric": label,
-            "proxy mean": ours.mean(),
-            "proxy std": ours.std(ddof=1),
-            "reference mean": theirs.mean(),
-            "reference std": theirs.std(ddof=1),
-            "seeds": f"{len(ours)} vs {len(theirs)}",
-            "difference": difference,
-            "verdict": verdict(difference, standard_error, len(ours), len(theirs)),
-        }
-    ]
+def comparison_row(
+    per_seed: pd.DataFrame, name: str, reference: str, role: str, label: str, result: Comparison
+) -> dict:
+    ours, theirs = per_seed[name].dropna(), per_seed[reference].dropna()
+    return {
+        "proxy configuration": name,
+        "compared with": f"{reference}: {role}",
+        "reference": reference,
+        "role": role,
+        "metric": label,
+        "proxy mean": ours.mean(),
+        "proxy std": ours.std(ddof=1),
+        "reference mean": theirs.mean(),
+        "reference std": theirs.std(ddof=1),
+        "seeds": result.seeds,
+        "difference": result.estimate,
+        "verdict": result.verdict,
+        "comparison": result.text(),
+    }
 
 
 def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
     """The comparison as 'mean ± std' strings, for the book."""
     if table.empty:
         return table
-    shown = table[["proxy configuration", "compared with", "metric", "seeds"]].copy()
-    shown["proxy"] = [pm_text(m, s) for m, s in zip(table["proxy mean"], table["proxy std"], strict=True)]
-    shown["reference"] = [
-        pm_text(m, s) for m, s in zip(table["reference mean"], table["reference std"], strict=True)
+    shown = table[["proxy configuration", "compared with", "metric"]].copy()
+    shown["paired seeds"] = table["seeds"]
+    shown["proxy"] = [
+        mean_std_text(m, s) for m, s in zip(table["proxy mean"], table["proxy std"], strict=True)
     ]
-    shown["Δ"] = table["difference"].map(lambda d: f"{d:+.2f}")
-    shown["verdict"] = table["verdict"]
+    shown["reference"] = [
+        mean_std_text(m, s) for m, s in zip(table["reference mean"], table["reference std"], strict=True)
+    ]
+    shown["Δ (paired, Holm 95 %)"] = table["comparison"]
     return shown.set_index(["proxy configuration", "compared with", "metric"])
-
-
-def pm_text(mean: float, std: float) -> str:
-    return f"{mean:.2f} ± {std:.2f}" if np.isfinite(std) else f"{mean:.2f}"
 
 
 def cost_table(report: ProxyReport) -> pd.DataFrame:
@@ -365,19 +378,19 @@ def configuration_statement(name: str, table: pd.DataFrame, costs: pd.Series) ->
     first = (ablation if len(ablation) else accuracy).iloc[0]
     sentences = [
         f"With the split fixed for the whole run and proxies only ever in the training set, `{name}` "
-        f"reaches {pm_text(first['proxy mean'], first['proxy std'])} % test accuracy over "
-        f"{first['seeds'].split()[0]} seed(s)."
+        f"reaches {mean_std_text(first['proxy mean'], first['proxy std'])} % test accuracy "
+        "(mean ± std over seeds)."
     ]
     for _, row in accuracy.iterrows():
-        reference = pm_text(row["reference mean"], row["reference std"])
+        reference = mean_std_text(row["reference mean"], row["reference std"])
         sentences.append(
-            f"Against {row['role']}, `{row['reference']}` ({reference} %), the difference is "
-            f"{row['difference']:+.2f} points: {row['verdict']}."
+            f"Against {row['role']}, `{row['reference']}` ({reference} %), the paired difference over "
+            f"{row['seeds']} seed(s) is {row['difference']:+.2f} points: {row['comparison']}."
         )
     localisation = table[(table["metric"] != COMPARED["accuracy"][0]) & (table["role"] == first["role"])]
     if not localisation.empty:
         changes = "; ".join(
-            f"{row['metric']} {row['difference']:+.2f} ({row['verdict']})"
+            f"{row['metric']} {row['difference']:+.2f} ({row['comparison']})"
             for _, row in localisation.iterrows()
         )
         sentences.append(f"Localisation against `{first['reference']}`: {changes}.")

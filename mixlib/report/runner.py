@@ -30,7 +30,7 @@ from mixlib.report.profiles import Configuration, Profile, available_profiles, l
 TRAIN_TEMPLATE = Path("notebooks/train.ipynb")
 # summary chapters, run after every configuration has trained: notebooks/<name>.ipynb is executed into
 # book/generated/<name>.ipynb with the profile's parameters
-SUMMARY_TEMPLATES = ("results", "mixing", "cams", "proxy", "latency")
+SUMMARY_TEMPLATES = ("findings", "results", "mixing", "cams", "proxy", "latency")
 GENERATED = Path("book/generated")
 GLOSSARY_DATA = Path("book/glossary.yml")
 

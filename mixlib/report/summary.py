@@ -11,9 +11,20 @@ import numpy as np
 import pandas as pd
 
 from mixlib.mixing import application_probability
+from mixlib.report.statistics import (
+    DETECTABLE_RULE,
+    MIN_PAIRED_SEEDS,
+    compare_with_reference,
+    comparison_texts,
+    mean_std_text,
+    per_configuration,
+    smallest_detectable,
+)
 
 SUMMARY_METRICS = ("accuracy", "macro_f1", "ece", "macro_fpr", "epoch_seconds")
-NOISE_STANDARD_ERRORS = 2.0  # a difference smaller than this many standard errors is called noise
+# metrics compared with the baseline (paired by seed, Holm-corrected), the way each is better, and
+# their label in the book
+COMPARED = {"accuracy": ("higher", "accuracy"), "ece": ("lower", "ECE")}
 
 
 def collect_runs(runs_dir: str | Path, configurations: Sequence[str]) -> pd.DataFrame:
@@ -46,44 +57,30 @@ def run_probability(config: dict) -> float:
 
 
 def summarise(runs: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
-    """Mean and sample std per configuration; accuracy difference to the baseline and whether it is noise.
-
-    The noise call compares the difference of means with its standard error (Welch): below
-    NOISE_STANDARD_ERRORS of them, or with a single seed on either side, the difference is not resolved.
-    """
-    grouped = runs.groupby("configuration", sort=False)
-    table = grouped[list(SUMMARY_METRICS)].agg(["mean", "std"])
-    table.columns = [f"{metric}_{stat}" for metric, stat in table.columns]
-    table.insert(0, "seeds", grouped.size())
+    """Mean and sample std per configuration; for each COMPARED metric, the paired difference to the
+    baseline with its Holm-corrected interval and verdict (`mixlib.report.statistics`)."""
+    table = per_configuration(runs, SUMMARY_METRICS)
     if "application_probability" in runs:  # run tables from collect_runs have it
-        table.insert(0, "application_probability", grouped["application_probability"].first())
-    table.insert(0, "method", grouped["method"].first())
-    if baseline in table.index:
-        base = table.loc[baseline]
-        table["epoch_time_vs_baseline"] = table["epoch_seconds_mean"] / base["epoch_seconds_mean"]
-        table["accuracy_diff"] = table["accuracy_mean"] - base["accuracy_mean"]
-        standard_error = np.sqrt(
-            table["accuracy_std"] ** 2 / table["seeds"] + base["accuracy_std"] ** 2 / base["seeds"]
+        table.insert(
+            1,
+            "application_probability",
+            runs.groupby("configuration", sort=False)["application_probability"].first(),
         )
-        table["accuracy_diff_verdict"] = [
-            verdict(diff, se, n, base["seeds"]) if name != baseline else "baseline"
-            for name, diff, se, n in zip(
-                table.index, table["accuracy_diff"], standard_error, table["seeds"], strict=True
-            )
-        ]
+    if baseline not in table.index:
+        return table
+    table["epoch_time_vs_baseline"] = table["epoch_seconds_mean"] / table.loc[baseline, "epoch_seconds_mean"]
+    for metric, (direction, _) in COMPARED.items():
+        comparison = compare_with_reference(runs, metric, baseline, direction)
+        table[f"{metric}_diff"] = comparison["estimate"]
+        table[f"{metric}_diff_detectable"] = comparison["detectable"]
+        table[f"{metric}_diff_verdict"] = comparison["verdict"]
+        table[f"{metric}_diff_text"] = comparison_texts(comparison, scale=100)
+        table.loc[baseline, [f"{metric}_diff_verdict", f"{metric}_diff_text"]] = "baseline"
     return table
 
 
-def verdict(difference: float, standard_error: float, seeds: int, baseline_seeds: int) -> str:
-    if seeds < 2 or baseline_seeds < 2:
-        return "single seed: not resolved"
-    if abs(difference) < NOISE_STANDARD_ERRORS * standard_error:
-        return "within noise"
-    return "better" if difference > 0 else "worse"
-
-
 def display_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Percentages as 'mean ± std' strings, for the book."""
+    """Percentages as 'mean ± std' strings and the comparisons with the baseline, for the book."""
     shown = pd.DataFrame(index=summary.index)
     shown["method"] = summary["method"]
     if "application_probability" in summary:
@@ -98,23 +95,31 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
         ("macro_fpr", "macro FPR %", 100),
         ("epoch_seconds", "s / epoch", 1),
     ):
-        mean, std = summary[f"{metric}_mean"] * scale, summary[f"{metric}_std"] * scale
         shown[label] = [
-            f"{m:.2f} ± {s:.2f}" if np.isfinite(s) else f"{m:.2f}" for m, s in zip(mean, std, strict=True)
+            mean_std_text(m, s, scale=scale)
+            for m, s in zip(summary[f"{metric}_mean"], summary[f"{metric}_std"], strict=True)
         ]
-    for column, label in (
-        ("epoch_time_vs_baseline", "epoch time vs baseline"),
-        ("accuracy_diff", "Δ accuracy (pts)"),
-        ("accuracy_diff_verdict", "Δ verdict"),
-    ):
-        if column in summary:
-            values = summary[column]
-            shown[label] = (
-                values.map(lambda v: f"{v:.2f}x")
-                if column == "epoch_time_vs_baseline"
-                else ((values * 100).map(lambda v: f"{v:+.2f}") if column == "accuracy_diff" else values)
-            )
+    if "epoch_time_vs_baseline" in summary:
+        shown["epoch time vs baseline"] = summary["epoch_time_vs_baseline"].map(lambda v: f"{v:.2f}x")
+    for metric, (_, label) in COMPARED.items():
+        if f"{metric}_diff_text" in summary:
+            shown[f"Δ {label} vs baseline (pts)"] = summary[f"{metric}_diff_text"]
     return shown
+
+
+def detectable_statement(summary: pd.DataFrame) -> str:
+    """Markdown: the smallest differences this run could have detected, one per COMPARED metric."""
+    if f"{next(iter(COMPARED))}_diff_detectable" not in summary:
+        return "There is no configuration named `baseline`, so nothing is compared with it."
+    parts = []
+    for metric, (_, label) in COMPARED.items():
+        detectable = smallest_detectable(summary[f"{metric}_diff_detectable"])
+        parts.append(
+            f"{label} {100 * detectable:.2f} points"
+            if np.isfinite(detectable)
+            else f"{label}: none (fewer than {MIN_PAIRED_SEEDS} paired seeds)"
+        )
+    return f"Smallest detectable difference of this run ({DETECTABLE_RULE}): " + "; ".join(parts) + "."
 
 
 def plot_summary(summary: pd.DataFrame) -> plt.Figure:

@@ -1,0 +1,148 @@
+"""The findings page on hand-made run folders: what it says when methods differ, when nothing does,
+and when the data has no boxes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mixlib.cli import build_parser
+from mixlib.config import RunConfig
+from mixlib.report import findings as page
+
+TINY = dict(images_per_class=4, val_per_class=2, test_per_class=2, image_size=32, epochs=3)
+
+
+def localisation(box: float, part_ratio: float) -> dict:
+    return {
+        "cam_method": "gradcam",
+        "max_box_acc_v2": box,
+        "box_accuracy": {"0.3": box + 10, "0.5": box, "0.7": box - 10},
+        "top1_localisation": box / 2,
+        "pointing_game": 50.0,
+        "pxap": 0.5,
+        "part_coverage": {
+            "part_share": 0.2,
+            "part_ratio": part_ratio,
+            "body_ratio": 1.1,
+            "background_ratio": 0.5,
+        },
+        "deletion_auc": 0.2,
+        "insertion_auc": 0.5,
+    }
+
+
+def write_run(
+    root: Path, name: str, method: str, seed: int, accuracy: float, seconds: float, **options
+) -> None:
+    folder = root / name / f"seed{seed}"
+    folder.mkdir(parents=True)
+    config = RunConfig(**{**TINY, **options.get("config", {})}, method=method, seed=seed)
+    (folder / "config.json").write_text(json.dumps(config.to_dict()))
+    metrics = {
+        "seed": seed,
+        "accuracy": accuracy,
+        "macro_f1": accuracy,
+        "ece": 0.1,
+        "macro_fpr": 0.05,
+        "epoch_seconds": seconds,
+        "confusion_matrix": [[1] * 10] * 10,
+        "localisation": options.get("localisation", {}),
+    }
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    history = {
+        "epoch": [1, 2, 3],
+        "val_accuracy": [0.1, 0.2, options.get("val", accuracy)],
+        "epoch_seconds": [1] * 3,
+    }
+    pd.DataFrame(history).to_csv(folder / "history.csv", index=False)
+
+
+def profile(root: Path, table: dict, **options) -> page.Findings:
+    for name, (method, per_seed) in table.items():
+        for seed, (accuracy, seconds, *extra) in enumerate(per_seed):
+            run_options = dict(options)
+            if extra:
+                run_options["localisation"] = localisation(*extra)
+            write_run(root, name, method, seed, accuracy, seconds, **run_options)
+    return page.load_findings("quick", root, list(table), [0, 1, 2])
+
+
+def test_a_clear_gain_is_named_with_its_interval(tmp_path, monkeypatch):
+    monkeypatch.setenv("MIXLIB_CACHE", str(tmp_path / "cache"))
+    found = profile(
+        tmp_path / "runs",
+        {
+            "baseline": ("none", [(0.50, 10.0, 30, 2.0), (0.55, 11.0, 31, 2.1), (0.60, 12.0, 29, 1.9)]),
+            "cutmix": ("cutmix", [(0.60, 20.0, 40, 1.5), (0.66, 22.0, 42, 1.4), (0.69, 24.0, 41, 1.6)]),
+            "mixup": ("mixup", [(0.49, 10.5, 30, 2.0), (0.57, 11.0, 32, 2.1), (0.59, 12.5, 28, 1.8)]),
+        },
+        config={"dataset": "synthetic"},
+    )
+    answer = page.accuracy_answer(found)
+    assert "1 better (`cutmix` (+10.00 [" in answer
+    assert "1 with no detectable difference" in answer
+    assert "the configuration to use is `cutmix`" in answer
+    assert "*Reproduce:* `python -m mixlib report --profile quick`" in answer
+    place = page.localisation_answer(found)
+    assert "centre-Gaussian map that uses no model scores MaxBoxAccV2" in place
+    assert "Distance from the centre guess: `baseline` " in place and "; `cutmix` " in place
+    assert "**Part versus whole.** The baseline's CAM puts 2.00x" in place
+    cost = page.cost_answer(found)
+    assert "`cutmix` 2.00x [" in cost and "Detectably slower than the baseline: `cutmix`;" in cost
+    published = page.published_accuracy_table(found, page.load_published())
+    assert published.loc["cutmix", "OpenMixup Tiny-ImageNet R-18, 400 ep (other paper)"] == "65.53 (+3.85)"
+    assert published.loc["baseline", "this run: Δ vs baseline (pts)"] == "baseline"
+    shown = page.published_localisation_table(found, page.load_published())
+    assert shown.loc["CutMix's change to the CAM's score", "this run"].startswith("better, +11.0 [")
+    assert shown.loc["centre-Gaussian guess", "CUB (Choe et al. 2020)"] == "59.7"
+    notes = page.published_notes(page.load_published())
+    assert notes.startswith("**Other papers' settings, not this run's.**") and "80 epochs" in notes
+
+
+def test_no_difference_is_said_with_the_interval_and_the_detectable_size(tmp_path):
+    found = profile(
+        tmp_path,
+        {
+            "baseline": ("none", [(0.50, 10.0), (0.55, 10.0), (0.60, 10.0)]),
+            "mixup": ("mixup", [(0.51, 10.0), (0.54, 10.0), (0.61, 10.0)]),
+            "same": ("none", [(0.50, 10.0), (0.55, 10.0), (0.60, 10.0)]),
+        },
+        config={"dataset": "imagefolder", "data_root": "/data/folder"},
+    )
+    answer = page.accuracy_answer(found)
+    assert (
+        "no configuration differs detectably from the baseline at this budget (widest corrected interval ["
+        in answer
+    )
+    assert "the run could have detected differences of about" in answer
+    assert "better" not in answer.splitlines()[0]
+    assert "--data-root /data/folder" in answer
+    place = page.localisation_answer(found)
+    assert "no bounding boxes" in place and "MaxBoxAccV2" in place and "PxAP" in place
+    assert page.this_run_localisation(found)["cam"] == "unavailable (no boxes)"
+
+
+def test_latency_sentence_gives_a_command_the_cli_accepts(tmp_path):
+    found = profile(
+        tmp_path, {"baseline": ("none", [(0.5, 1.0), (0.6, 1.0)])}, config={"min_feature_size": 4}
+    )
+    sentence = page.latency_answer(found, None)
+    assert "Jetson AGX Orin" in sentence and "FP16 projected" in sentence and "INT8 projected" in sentence
+    command = sentence.split("*Reproduce:* `")[1].rstrip("`.")
+    arguments = command.split()[3:]
+    parsed = build_parser("latency").parse_args(arguments)
+    assert (parsed.min_feature_size, parsed.input_size, parsed.num_classes, parsed.measure) == (
+        4,
+        32,
+        10,
+        False,
+    )
+
+
+def test_missing_runs_are_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no finished runs"):
+        page.load_findings("quick", tmp_path, ["baseline"], [0])
