@@ -14,6 +14,7 @@ from typing import Any
 
 OPTIMIZERS = ("sgd", "adamw")
 DEVICES = ("auto", "cpu", "cuda")
+AMP_DTYPES = ("bfloat16", "float16")
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,13 @@ class RunConfig:
     # execution
     seed: int = 0
     deterministic: bool = True
-    amp: bool = True
+    amp: bool = True  # autocast on CUDA in `amp_dtype` (float16 keeps the gradient scaler)
+    amp_dtype: str = "bfloat16"  # falls back to float16 on GPUs without bfloat16
+    cpu_amp: bool = False  # bfloat16 autocast on the CPU (pays only on CPUs with bf16 instructions)
+    compile: bool = False  # torch.compile the forward pass (see `python -m mixlib bench training`)
     device: str = "auto"
     num_workers: int = 0
+    memory_budget_gib: float = 4.0  # training splits larger than this stream from disk
 
     def __post_init__(self) -> None:
         from mixlib.cams import CAM_METHODS, create_loss_terms
@@ -71,6 +76,7 @@ class RunConfig:
         check_model_name(self.model)
         choose("optimizer", self.optimizer, OPTIMIZERS)
         choose("device", self.device, DEVICES)
+        choose("amp_dtype", self.amp_dtype, AMP_DTYPES)
         at_least("images_per_class", self.images_per_class, 1)
         at_least("val_per_class", self.val_per_class, 1)
         at_least("image_size", self.image_size, 16)
@@ -87,6 +93,8 @@ class RunConfig:
             raise ValueError(f"crop_scale_min must be in (0, 1], got {self.crop_scale_min}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if not (isinstance(self.memory_budget_gib, (int, float)) and self.memory_budget_gib > 0):
+            raise ValueError(f"memory_budget_gib must be a positive number, got {self.memory_budget_gib!r}")
         create_method_callbacks(self.method, self.method_params, self.epochs)  # validates method_params
 
     @classmethod
@@ -135,6 +143,7 @@ NOT_TRAINING_CODE = (
     "__main__.py",
     "mixing/bench.py",
     "cams/bench.py",
+    "training_bench.py",
 )
 
 
