@@ -174,32 +174,12 @@ def forward_features_and_logits(model: nn.Module, inputs: Tensor) -> tuple[Tenso
     return features, model.forward_head(features)
 
 
-def training_step(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    inputs: Tensor,
-    targets: Tensor,
-    batch_transform: BatchTransform,
-    loss_terms: Sequence[LossTerm] = (),
-    label_smoothing: float = 0.0,
-    generator: torch.Generator | None = None,
-    scaler: torch.amp.GradScaler | None = None,
-    amp_dtype: torch.dtype | None = None,
-) -> dict[str, float]:
-    """Transform the batch, forward once, add the extra terms, step. Returns loss parts and accuracy."""
-    parts = step_tensors(
-        model,
-        optimizer,
-        inputs,
-        targets,
-        batch_transform,
-        loss_terms,
-        label_smoothing,
-        generator,
-        scaler,
-        amp_dtype,
-    )
-    return {name: float(value) for name, value in parts.items()}
+def training_step(*args: object, **kwargs: object) -> dict[str, float]:
+    """Transform the batch, forward once, add the extra terms, step. Returns loss parts and accuracy.
+
+    Takes `step_tensors`' arguments and returns its parts as Python floats (one sync per call).
+    """
+    return {name: float(value) for name, value in step_tensors(*args, **kwargs).items()}
 
 
 def step_tensors(
@@ -215,7 +195,8 @@ def step_tensors(
     amp_dtype: torch.dtype | None = None,
     forward: Callable[[nn.Module, Tensor], tuple[Tensor, Tensor]] | None = None,
 ) -> dict[str, Tensor]:
-    """`training_step` returning detached 0-d tensors: the loop sums them on the device, syncing once.
+    """One training step; the parts come back as detached 0-d tensors, so the loop sums them on the
+    device and syncs once per epoch.
 
     Autocast is on when `amp_dtype` is given; the scaler (float16) scales the loss when enabled.
     `forward` replaces `forward_features_and_logits`, e.g. by its compiled version.
@@ -317,9 +298,9 @@ class Trainer:
         self.augment = BatchAugment(
             self.config.image_size, self.config.crop_scale_min, self.config.color_jitter
         )
-        self.forward = (
-            torch.compile(forward_features_and_logits) if self.config.compile else forward_features_and_logits
-        )
+        self.forward = forward_features_and_logits
+        if self.config.torch_compile:
+            self.forward = torch.compile(forward_features_and_logits)
         self.fingerprint = run_fingerprint(self.config)
 
     def eval_loader(self, dataset: AnnotatedImageDataset) -> DataLoader:

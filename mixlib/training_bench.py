@@ -23,7 +23,6 @@ import copy
 import platform
 import statistics
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -37,7 +36,7 @@ from mixlib.config import RunConfig
 from mixlib.data import AnnotatedImageDataset
 from mixlib.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalise
 from mixlib.mixing import create_batch_transform
-from mixlib.mixing.bench import steady_allocator
+from mixlib.mixing.bench import _seconds, steady_allocator
 from mixlib.models import create_model
 from mixlib.training import (
     Trainer,
@@ -140,7 +139,7 @@ def benchmark(args: argparse.Namespace) -> dict:
         min_feature_size=args.min_feature_size,
         method=args.method,
         batch_size=batch_size,
-        compile=False,
+        torch_compile=False,
         device=device.type,
         seed=args.seed,
     )
@@ -151,7 +150,7 @@ def benchmark(args: argparse.Namespace) -> dict:
         epochs = _time_epochs(trainer, reference_model, reference, args)
         compiled = _time_compiled_step(trainer, args) if args.compile else None
     flops = _step_flops(trainer, batch_size, config.image_size)
-    matmul = matmul_gflops(device)
+    matmul = matmul_gflops(device, trainer.amp_dtype or torch.float32)
     pipelines = {}
     for name in ("reference", "new"):
         step_ms = stages[name]["step_ms"]
@@ -164,6 +163,7 @@ def benchmark(args: argparse.Namespace) -> dict:
     result = {
         "machine": {
             "device": _device_name(device),
+            "compute_type": str(trainer.amp_dtype or torch.float32).removeprefix("torch."),
             "threads": torch.get_num_threads(),
             "matmul_gflops": matmul,
         },
@@ -330,23 +330,15 @@ def _step_flops(trainer: Trainer, batch_size: int, image_size: int) -> float:
     return float(counter.get_total_flops())
 
 
-def matmul_gflops(device: torch.device, size: int | None = None, repeats: int = 5) -> float:
-    """The machine's dense fp32 matmul throughput, the ceiling a convolution step can approach."""
+def matmul_gflops(
+    device: torch.device, dtype: torch.dtype = torch.float32, size: int | None = None, repeats: int = 5
+) -> float:
+    """The machine's dense matmul throughput in the step's compute type, the ceiling a step can approach."""
     size = size or (4096 if device.type == "cuda" else 1024)
-    a = torch.randn(size, size, device=device)
-    b = torch.randn(size, size, device=device)
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
     best = min(_seconds(lambda: a @ b, device) for _ in range(repeats + 1))
     return 2 * size**3 / best / 1e9
-
-
-def _seconds(work: Callable[[], object], device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    work()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
 
 
 def _cycle(make: Callable[[], Iterator]) -> Iterator:
@@ -414,7 +406,7 @@ def format_table(result: dict) -> str:
     reference, new = result["pipelines"]["reference"], result["pipelines"]["new"]
     lines = [
         f"{machine['device']}, {machine['threads']} torch threads, "
-        f"matmul {machine['matmul_gflops']:.1f} GFLOP/s",
+        f"matmul {machine['matmul_gflops']:.1f} GFLOP/s ({machine['compute_type']})",
         f"{setting['dataset']}: {setting['train_images']} training images at {setting['image_size']} px, "
         f"batch {setting['batch_size']}, {setting['model']} (map >= {setting['min_feature_size']}), "
         f"mixing {setting['method']}; step {setting['step_gflop']:.2f} GFLOP (forward + backward)",
