@@ -6,19 +6,22 @@ following the crop and the flip. The draws follow torchvision's `RandomResizedCr
 (the per-image pipeline of c527d0d, rebuilt as the reference in `mixlib.training_bench`).
 
 Why hand-written and not Kornia. Kornia 0.9.0's `AugmentationSequential` (RandomResizedCrop,
-RandomHorizontalFlip, ColorJitter, Normalize with `data_keys=["input", "bbox_xyxy", "mask"]`) does the
-same per-sample work and was measured side by side with this module (`python -m mixlib bench training`,
-its "data, Kornia" row). On the 2-core CPU (batch 64 of 64 px, 2 threads) a batch took 42 ms with
-Kornia against 6.2 ms here (0.5 ms of it the uint8 gather), and the per-image reference 30 ms: Kornia
-spends most of its time in per-call Python (parameter generation, a full 3x3 perspective warp per
-sample, an HSV round trip for saturation) that this pipeline, one `affine_grid` + `grid_sample` plus
-three fused blends, does not need. Kornia would be slower than the reference it is meant to replace
-and miss the data-stage target (<= 10 % of the step). It also draws from the global torch RNG on the
-batch's device, so CPU and CUDA would see different crops from one seed; here every parameter is
-drawn from a seeded CPU `torch.Generator` and then moved, so a seed gives the same crops on both.
-`roi_align` (torchvision.ops) was the other hand-written candidate: it crops and resizes too, but
-cannot flip and samples bins by averaging, so it would need a second pass for the flip and differs
-from bilinear resizing; one `grid_sample` does crop, resize and flip in one pass.
+RandomHorizontalFlip, ColorJitter, Normalize) does the same per-sample work and is timed next to this
+module by `python -m mixlib bench training` (its "Kornia" row). Measured on the shared 2-core CPU
+(load average about 9, so only ratios within one run mean anything), batch 64 of Tiny ImageNet at 64 px:
+the benchmark (2 threads) gave 842 ms per batch here, 876 ms with Kornia, 4614 ms for the per-image
+reference; a data-stage-only run interleaved at 1 thread gave 179 ms here, 264 ms with Kornia, 1484 ms
+for the reference (of the 179 ms: grid_sample 33, colour jitter 76, normalisation 8); an early run on a
+random batch with boxes and masks, 22 ms here against 54 ms with Kornia. So Kornia is no faster
+(1.04x to 2.5x slower) and it draws from the global torch RNG on the batch's device, so CPU and CUDA
+would see different crops from one seed and resuming would have to restore that RNG too; here every
+parameter comes from the epoch's seeded CPU `torch.Generator`, then moves to the device, so a seed gives
+the same crops on both. `roi_align` (torchvision.ops) was the other hand-written candidate: it crops and
+resizes, but averages bins instead of interpolating and cannot mirror, so the flip would be a second
+pass; one `grid_sample` crops, resizes and flips in one pass, masks use the same grid (nearest), and
+boxes follow analytically. The draws follow torchvision's RandomResizedCrop (10 attempts, integer
+sides, central fallback) and ColorJitter (per-sample factors and order), checked against torchvision's
+functional ops in tests/test_augment.py.
 
 Interpolation is bilinear without antialiasing: crops of the stored images are mostly upsampled
 (stored side = training side for Tiny ImageNet and the synthetic set), where antialiasing is a no-op.
