@@ -13,6 +13,7 @@ import json
 TARGETS: dict[str, str] = {
     "cams": "mixlib.cams.bench",
     "mixing": "mixlib.mixing.bench",
+    "training": "mixlib.training_bench",
 }
 
 

@@ -32,6 +32,7 @@ from mixlib.checks import (
 
 OPTIMIZERS = ("sgd", "adamw")
 DEVICES = ("auto", "cpu", "cuda")
+AMP_DTYPES = ("bfloat16", "float16")
 SHORT_CLASSES = ("fail", "drop")  # what a class with too few readable training images does to the run
 
 # A check takes the field's name and value and raises a ValueError naming the field when it is bad.
@@ -126,8 +127,12 @@ FIELD_CHECKS: dict[str, Check] = {
     "seed": integer(0),
     "deterministic": check_flag,
     "amp": check_flag,
+    "amp_dtype": one_of(*AMP_DTYPES),
+    "cpu_amp": check_flag,
+    "torch_compile": check_flag,
     "device": one_of(*DEVICES),
     "num_workers": integer(0),
+    "memory_budget_gib": number(0.0, low_open=True, high_open=True),
 }
 
 
@@ -172,9 +177,13 @@ class RunConfig:
     # execution
     seed: int = 0
     deterministic: bool = True
-    amp: bool = True
+    amp: bool = True  # autocast on CUDA in `amp_dtype` (float16 keeps the gradient scaler)
+    amp_dtype: str = "bfloat16"  # falls back to float16 on GPUs without bfloat16
+    cpu_amp: bool = False  # bfloat16 autocast on the CPU (pays only on CPUs with bf16 instructions)
+    torch_compile: bool = False  # torch.compile the forward pass (see `python -m mixlib bench training`)
     device: str = "auto"
     num_workers: int = 0
+    memory_budget_gib: float = 4.0  # training splits larger than this stream from disk
 
     def __post_init__(self) -> None:
         from mixlib.mixing import create_batch_transform
@@ -258,6 +267,7 @@ NOT_TRAINING_CODE = (
     "__main__.py",
     "mixing/bench.py",
     "cams/bench.py",
+    "training_bench.py",
 )
 
 

@@ -1,8 +1,15 @@
 """One training loop for every method: plug in a batch transform, extra loss terms and callbacks.
 
-Reproducibility rests on reseeding at every epoch boundary (global torch RNG for the data transforms,
-the shuffling generator, the mixing generator): an epoch's randomness depends only on (seed, epoch),
-so a run resumed from the checkpoint of epoch k replays epochs k+1... exactly as an uninterrupted run.
+The training split lives as uint8 tensors on the training device (or streams in uint8 batches when
+it exceeds the memory budget, `mixlib.data.stored`); every epoch draws batches by a seeded index
+permutation and augments each whole batch on the device (`mixlib.data.augment`). The step runs in
+channels-last memory format, under bf16/fp16 autocast on CUDA (bf16 on the CPU as an option), with an
+optionally compiled forward pass; evaluation runs in large batches under `inference_mode`.
+
+Reproducibility rests on reseeding at every epoch boundary (the data generator for the permutation and
+the augmentation draws, the mixing generator, and the global torch RNG for anything else): an epoch's
+randomness depends only on (seed, epoch), so a run resumed from the checkpoint of epoch k replays
+epochs k+1... exactly as an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -27,11 +34,13 @@ from mixlib.cams import create_loss_terms
 from mixlib.config import RunConfig, code_version, fingerprint
 from mixlib.data import (
     AnnotatedImageDataset,
+    BatchAugment,
     DataSplits,
     ImageRecord,
+    TrainingImages,
     eval_transform,
     load_splits,
-    train_transform,
+    load_training_images,
 )
 from mixlib.evaluation import localisation_scores
 from mixlib.files import (
@@ -53,6 +62,7 @@ PREVIOUS_CHECKPOINT = "checkpoint.previous.pt"  # the epoch before; used when ch
 METRICS = "metrics.json"
 HISTORY = "history.csv"
 CPU_MAX_BATCH_SIZE = 256  # on a CPU memory never runs out first; the finder needs a ceiling
+EVAL_BATCH_SIZE = 256
 
 
 # --------------------------------------------------------------------------- set-up
@@ -93,6 +103,21 @@ def build_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimize
             nesterov=True,
         )
     return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+
+def batches_per_epoch(images: int, batch_size: int) -> int:
+    """Optimiser steps of one epoch: a last partial batch is dropped unless it is the only one."""
+    return images // batch_size if images > batch_size else 1
+
+
+def autocast_dtype(config: RunConfig, device: torch.device) -> torch.dtype | None:
+    """The step's autocast type: `amp_dtype` on CUDA (float16 without bf16 support); bf16 on CPU if asked."""
+    if device.type == "cuda" and config.amp:
+        wanted = getattr(torch, config.amp_dtype)
+        return wanted if wanted != torch.bfloat16 or torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and config.cpu_amp:
+        return torch.bfloat16
+    return None
 
 
 def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
@@ -157,7 +182,15 @@ def forward_features_and_logits(model: nn.Module, inputs: Tensor) -> tuple[Tenso
     return features, model.forward_head(features)
 
 
-def training_step(
+def training_step(*args: object, **kwargs: object) -> dict[str, float]:
+    """Transform the batch, forward once, add the extra terms, step. Returns loss parts and accuracy.
+
+    Takes `step_tensors`' arguments and returns its parts as Python floats (one sync per call).
+    """
+    return {name: float(value) for name, value in step_tensors(*args, **kwargs).items()}
+
+
+def step_tensors(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     inputs: Tensor,
@@ -167,38 +200,45 @@ def training_step(
     label_smoothing: float = 0.0,
     generator: torch.Generator | None = None,
     scaler: torch.amp.GradScaler | None = None,
-) -> dict[str, float]:
-    """Transform the batch, forward once, add the extra terms, step. Returns loss parts and accuracy."""
+    amp_dtype: torch.dtype | None = None,
+    forward: Callable[[nn.Module, Tensor], tuple[Tensor, Tensor]] | None = None,
+) -> dict[str, Tensor]:
+    """One training step; the parts come back as detached 0-d tensors, so the loop sums them on the
+    device and syncs once per epoch.
+
+    Autocast is on when `amp_dtype` is given; the scaler (float16) scales the loss when enabled.
+    `forward` replaces `forward_features_and_logits`, e.g. by its compiled version.
+    """
     batch = batch_transform(inputs, targets, generator=generator, model=model)
-    use_amp = scaler is not None and scaler.is_enabled()
-    with torch.autocast(device_type=inputs.device.type, dtype=torch.float16, enabled=use_amp):
-        features, logits = forward_features_and_logits(model, batch.inputs)
+    forward = forward or forward_features_and_logits
+    with torch.autocast(inputs.device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
+        features, logits = forward(model, batch.inputs)
         classification = mixed_cross_entropy(logits, batch, label_smoothing)
         extras = {term.name: term(model, batch, features, logits) for term in loss_terms}
         loss = classification + sum(extras.values())
     optimizer.zero_grad(set_to_none=True)
-    if use_amp:
+    if scaler is not None and scaler.is_enabled():
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
     else:
         loss.backward()
         optimizer.step()
-    parts = {"loss": float(loss.detach()), "classification_loss": float(classification.detach())}
-    parts.update({f"{name}_loss": float(value.detach()) for name, value in extras.items()})
+    parts = {"loss": loss.detach(), "classification_loss": classification.detach()}
+    parts.update({f"{name}_loss": value.detach() for name, value in extras.items()})
     parts["accuracy"] = mixed_accuracy(logits.detach(), batch)
     return parts
 
 
-def mixed_accuracy(logits: Tensor, batch: MixedBatch) -> float:
-    """Accuracy against the mixed labels, each label counted with its weight."""
+def mixed_accuracy(logits: Tensor, batch: MixedBatch) -> Tensor:
+    """Accuracy against the mixed labels, each label counted with its weight (a 0-d tensor)."""
     predicted = logits.argmax(dim=1)
     lam = batch.lam.to(logits.device)
     hits = lam * (predicted == batch.targets_a) + (1 - lam) * (predicted == batch.targets_b)
-    return float(hits.mean())
+    return hits.mean()
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[Tensor, Tensor]:
     """Logits and labels of a whole loader, in eval mode (the previous mode is restored)."""
     was_training = model.training
@@ -206,7 +246,7 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple
     logits, labels = [], []
     try:
         for sample in loader:
-            logits.append(model(sample["image"].to(device)).float().cpu())
+            logits.append(model(sample["image"].to(device, non_blocking=True)).float().cpu())
             labels.append(sample["label"])
     finally:
         model.train(was_training)
@@ -223,7 +263,7 @@ class Callback:
     """
 
     def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
-        """Before epoch `epoch` (1-based) trains; it may swap `trainer.train_set`."""
+        """Before epoch `epoch` (1-based) trains; it may swap `trainer.train_set` (e.g. for `with_extra`)."""
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict) -> None:
         """After the epoch is validated; keys added to `record` go into the history."""
@@ -241,7 +281,7 @@ class Trainer:
     run_dir: Path
     model: nn.Module
     splits: DataSplits
-    train_set: AnnotatedImageDataset
+    train_set: TrainingImages
     val_set: AnnotatedImageDataset
     device: torch.device
     batch_size: int
@@ -252,30 +292,33 @@ class Trainer:
     history: list[dict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.model.to(memory_format=torch.channels_last)
         self.optimizer = build_optimizer(self.model, self.config)
-        steps_per_epoch = math.ceil(len(self.train_set) / self.batch_size)
+        # sized from the batches an epoch draws (the last partial one is dropped), so warm-up ends with
+        # its epoch and the rate reaches 0 with the last step
+        steps_per_epoch = batches_per_epoch(len(self.train_set), self.batch_size)
         schedule = warmup_cosine(
             self.config.epochs * steps_per_epoch, self.config.warmup_epochs * steps_per_epoch
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
-        use_amp = self.config.amp and self.device.type == "cuda"
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=use_amp)
+        self.amp_dtype = autocast_dtype(self.config, self.device)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
+        self.augment = BatchAugment(
+            self.config.image_size, self.config.crop_scale_min, self.config.color_jitter
+        )
+        self.forward = forward_features_and_logits
+        if self.config.torch_compile:
+            self.forward = torch.compile(forward_features_and_logits)
         self.fingerprint = run_fingerprint(self.config)
 
-    # the training set may grow between epochs (callbacks), so loaders are built per epoch
-    def train_loader(self, epoch: int) -> DataLoader:
-        shuffle = torch.Generator().manual_seed(epoch_seed(self.config.seed, epoch))
-        return DataLoader(
-            self.train_set,
-            batch_size=self.batch_size,
-            shuffle=True,
-            generator=shuffle,
-            num_workers=self.config.num_workers,
-            drop_last=len(self.train_set) > self.batch_size,
-        )
-
     def eval_loader(self, dataset: AnnotatedImageDataset) -> DataLoader:
-        return DataLoader(dataset, batch_size=max(self.batch_size, 64), num_workers=self.config.num_workers)
+        batch_size = max(self.batch_size, EVAL_BATCH_SIZE)
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            num_workers=self.config.num_workers,
+            pin_memory=self.device.type == "cuda",
+        )
 
     def fit(self) -> list[dict]:
         self.resume()
@@ -305,44 +348,53 @@ class Trainer:
     def run_epoch(self, epoch: int) -> dict:
         for callback in self.callbacks:
             callback.on_epoch_start(self, epoch)
-        torch.manual_seed(epoch_seed(self.config.seed, epoch))  # data transforms draw from the global RNG
-        mixing = torch.Generator().manual_seed(epoch_seed(self.config.seed, epoch) + 1)
+        seed = epoch_seed(self.config.seed, epoch)
+        torch.manual_seed(seed)  # anything still drawing from the global RNG (e.g. dropout)
+        data = torch.Generator().manual_seed(seed)  # the permutation, then each batch's augmentation
+        mixing = torch.Generator().manual_seed(seed + 1)
         self.model.train()
-        sums: dict[str, float] = {}
-        batches = 0
         start = time.perf_counter()
-        for sample in self.train_loader(epoch):
-            inputs = sample["image"].to(self.device, non_blocking=True)
-            targets = sample["label"].to(self.device, non_blocking=True)
-            parts = training_step(
-                self.model,
-                self.optimizer,
-                inputs,
-                targets,
-                self.batch_transform,
-                self.loss_terms,
-                self.config.label_smoothing,
-                mixing,
-                self.scaler,
-            )
-            self.scheduler.step()
-            for name, value in parts.items():
-                sums[name] = sums.get(name, 0.0) + value
-            batches += 1
+        sums, batches = self.train_epoch(data, mixing)
+        parts = {f"train_{name}": float(value) / batches for name, value in sums.items()}  # syncs once
         seconds = time.perf_counter() - start
         val_logits, val_labels = predict(self.model, self.eval_loader(self.val_set), self.device)
         record = {
             "epoch": epoch,
             "lr": self.optimizer.param_groups[0]["lr"],
-            **{f"train_{name}": value / max(1, batches) for name, value in sums.items()},
+            **parts,
             "val_loss": float(nn.functional.cross_entropy(val_logits, val_labels)),
             "val_accuracy": float((val_logits.argmax(1) == val_labels).float().mean()),
             "epoch_seconds": seconds,
-            "images_per_second": len(self.train_set) / seconds,
+            "images_per_second": batches * self.batch_size / seconds,
         }
         for callback in self.callbacks:
             callback.on_epoch_end(self, epoch, record)
         return record
+
+    def train_epoch(self, data: torch.Generator, mixing: torch.Generator) -> tuple[dict[str, Tensor], int]:
+        """One pass over the training set; loss parts summed on the device, and the number of steps."""
+        steps = batches_per_epoch(len(self.train_set), self.batch_size)
+        order = torch.randperm(len(self.train_set), generator=data)[: steps * self.batch_size]
+        sums: dict[str, Tensor] = {}
+        for batch in self.train_set.batches(order, self.batch_size, self.device):
+            inputs = self.augment(batch.images, data).images.contiguous(memory_format=torch.channels_last)
+            parts = step_tensors(
+                self.model,
+                self.optimizer,
+                inputs,
+                batch.labels,
+                self.batch_transform,
+                self.loss_terms,
+                self.config.label_smoothing,
+                mixing,
+                self.scaler,
+                self.amp_dtype,
+                self.forward,
+            )
+            self.scheduler.step()
+            for name, value in parts.items():
+                sums[name] = sums[name] + value if name in sums else value
+        return sums, steps
 
     # checkpoints: written atomically after every epoch, read back only if config and code match
     def save_checkpoint(self) -> None:
@@ -407,10 +459,15 @@ class RunResult:
     reused: bool
 
 
-def build_datasets(config: RunConfig, splits: DataSplits) -> dict[str, AnnotatedImageDataset]:
-    train = train_transform(config.image_size, config.crop_scale_min, config.color_jitter)
+def build_datasets(
+    config: RunConfig, splits: DataSplits, device: torch.device | None = None
+) -> dict[str, TrainingImages | AnnotatedImageDataset]:
+    """The training split as stored tensors on `device` (the config's device by default); val/test sets."""
+    device = device or select_device(config.device)
     return {
-        "train": AnnotatedImageDataset(splits.train, train, 2 * config.image_size),
+        "train": load_training_images(
+            splits.train, config.image_size, device, config.memory_budget_gib, config.num_workers
+        ),
         "val": build_eval_dataset(config, splits.val),
         "test": build_eval_dataset(config, splits.test),
     }
@@ -466,7 +523,7 @@ def train_run(
             history = pd.read_csv(run_dir / HISTORY)
             return RunResult(config, run_dir, model.eval(), splits, history, finished, reused=True)
 
-    datasets = build_datasets(config, splits)
+    datasets = build_datasets(config, splits, device)
     atomic_write_json(run_dir / "config.json", config.to_dict())
     batch_size = resolve_batch_size(
         config, model, len(splits.classes), device, len(datasets["train"]), run_dir

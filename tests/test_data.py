@@ -6,7 +6,13 @@ import pytest
 import torch
 from torchvision.transforms import v2
 
-from mixlib.data import AnnotatedImageDataset, load_splits, stratified_split, train_transform
+from mixlib.data import (
+    AnnotatedImageDataset,
+    BatchAugment,
+    load_splits,
+    load_training_images,
+    stratified_split,
+)
 from mixlib.data.records import ImageRecord
 from mixlib.data.sources import image_folder_source, tiny_imagenet_source
 from mixlib.data.splits import stratified_indices
@@ -123,18 +129,18 @@ def test_corrupt_image_is_skipped_with_a_warning(tmp_path, image_folder):
     assert len(dataset) == 1 and dataset.skipped == [str(broken)]
 
 
-def test_boxes_and_masks_follow_the_training_transform():
+def test_boxes_and_masks_follow_the_training_augmentation():
     splits = load_splits("synthetic", images_per_class=4, val_per_class=1, test_per_class=1, image_size=64)
-    dataset = AnnotatedImageDataset(splits.train, train_transform(64, crop_scale_min=0.5))
-    torch.manual_seed(0)
+    stored = load_training_images(splits.train, 64, torch.device("cpu")).images
+    out = BatchAugment(64, crop_scale_min=0.5)(
+        stored.images, torch.Generator().manual_seed(0), stored.boxes, stored.masks
+    )
     checked = 0
-    for index in range(len(dataset)):
-        sample = dataset[index]
-        rows, cols = torch.nonzero(sample["mask"][0] > 0, as_tuple=True)
+    for box, mask in zip(out.boxes, out.masks, strict=True):
+        rows, cols = torch.nonzero(mask[0] > 0, as_tuple=True)
         if len(rows) == 0:
             continue
         tight = torch.tensor([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1], dtype=torch.float32)
-        box = sample["box"]
         # the box is transformed geometrically, the mask resampled: they agree to resampling error,
         # except where the crop cut the object (the clamped box is then looser than the visible part)
         assert (tight[:2] >= box[:2] - 2.5).all() and (tight[2:] <= box[2:] + 2.5).all(), (box, tight)

@@ -11,15 +11,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from torch.utils.data import ConcatDataset
 
 from mixlib.config import RunConfig
-from mixlib.data import AnnotatedImageDataset, denormalise
+from mixlib.data import AnnotatedImageDataset, ResidentImages, denormalise
 from mixlib.losses import MixedBatch
 from mixlib.mixing import CutMix, create_batch_transform
 from mixlib.models import create_model
 from mixlib.proxy import (
-    ProxyImageDataset,
     ProxySettings,
     alter_images,
     create_method_callbacks,
@@ -290,15 +288,16 @@ def test_proxies_come_from_misclassified_training_images_only(tmp_path):
     assert len(proxies) == math.ceil(0.5 * len(misclassified)) > 0
     assert set(proxies.sources.tolist()) <= misclassified
     assert torch.equal(proxies.labels, labels[proxies.sources])
-    assert isinstance(trainer.train_set, ConcatDataset) and len(trainer.train_set) == len(base) + len(proxies)
-    proxy_part = trainer.train_set.datasets[1]
-    assert isinstance(proxy_part, ProxyImageDataset) and proxy_part.transform is base.transform
-    assert set(proxy_part[0]) == set(base[0])  # same keys: batches collate
+    grown = trainer.train_set
+    assert isinstance(grown, ResidentImages) and len(grown) == len(base) + len(proxies)
+    assert torch.equal(grown.images.images[len(base) :], proxies.images)  # stored side = image size
+    assert torch.equal(grown.images.labels[len(base) :], proxies.labels)
+    assert torch.equal(grown.images.images[: len(base)], base.images.images)  # the base is unchanged
     originals = to_uint8(
         denormalise(torch.stack([train_images[i]["image"] for i in proxies.sources.tolist()]))
     )
     assert (proxies.images <= originals).all() and (proxies.images != originals).any()  # blending darkens
-    assert trainer.val_set is val_set and not isinstance(trainer.val_set, ConcatDataset)
+    assert trainer.val_set is val_set
     record = {}
     callback.on_epoch_end(trainer, 2, record)
     assert trainer.train_set is base
@@ -346,7 +345,6 @@ class Watch(Callback):
         self.train_sizes.append(len(trainer.train_set))
         self.val_sets.add(id(trainer.val_set))
         assert isinstance(trainer.val_set, AnnotatedImageDataset)
-        assert not isinstance(trainer.val_set, ProxyImageDataset)
 
 
 def eval_snapshot(config: RunConfig) -> dict:

@@ -41,6 +41,35 @@ def test_warmup_then_cosine():
     assert factor(10) == pytest.approx(0.0)
 
 
+class RecordRates(Callback):
+    """The learning rate of every optimiser step, and where each epoch ends."""
+
+    def __init__(self) -> None:
+        self.rates: list[float] = []
+        self.epoch_ends: list[int] = []
+
+    def on_epoch_start(self, trainer, epoch):
+        if epoch == 1:
+            trainer.optimizer.register_step_pre_hook(
+                lambda optimizer, *_: self.rates.append(optimizer.param_groups[0]["lr"])
+            )
+
+    def on_epoch_end(self, trainer, epoch, record):
+        self.epoch_ends.append(len(self.rates))
+
+
+def test_schedule_is_sized_from_the_batches_drawn(tmp_path):
+    # 60 training images in batches of 16: 3 full batches per epoch, the 12 left over are dropped
+    config = RunConfig(**{**TINY, "epochs": 2})
+    rates = RecordRates()
+    result = train_run(config, tmp_path, callbacks=[rates], progress=False)
+    assert rates.epoch_ends == [3, 6]
+    assert rates.rates[2] == pytest.approx(config.lr)  # warm-up reaches the peak on its epoch's last step
+    assert rates.rates[:3] == sorted(rates.rates[:3])
+    assert rates.rates[3:] == sorted(rates.rates[3:], reverse=True)
+    assert result.history["lr"].iloc[-1] == pytest.approx(0.0, abs=1e-12)  # the cosine ends with the run
+
+
 def test_resume_after_interrupt_gives_the_same_weights(tmp_path):
     config = RunConfig(**TINY)
     straight = train_run(config, tmp_path / "straight", progress=False)

@@ -1,30 +1,47 @@
-"""Datasets: sources by name, fixed seeded splits, transforms that carry boxes and masks."""
+"""Datasets: sources by name, fixed seeded splits, the stored training tensors and their batched
+augmentation (boxes and masks follow it), the evaluation transform."""
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import replace
 
+from mixlib.data.augment import AugmentedBatch, BatchAugment
 from mixlib.data.dataset import AnnotatedImageDataset
 from mixlib.data.records import DataSplits, ImageRecord, SourceData
 from mixlib.data.sources import DATASETS, check_data_root, default_cache_dir
 from mixlib.data.splits import readable, stratified_split, stratified_subsample
-from mixlib.data.transforms import denormalise, eval_transform, train_transform
+from mixlib.data.stored import (
+    DEFAULT_MEMORY_BUDGET_GIB,
+    ImageTensors,
+    ResidentImages,
+    StreamedImages,
+    TrainingImages,
+    load_training_images,
+)
+from mixlib.data.transforms import denormalise, eval_transform
 
 __all__ = [
     "DATASETS",
+    "DEFAULT_MEMORY_BUDGET_GIB",
     "AnnotatedImageDataset",
+    "AugmentedBatch",
+    "BatchAugment",
     "DataSplits",
     "ImageRecord",
+    "ImageTensors",
+    "ResidentImages",
     "SourceData",
+    "StreamedImages",
+    "TrainingImages",
     "check_data_root",
     "default_cache_dir",
     "denormalise",
     "eval_transform",
     "load_splits",
+    "load_training_images",
     "stratified_split",
     "stratified_subsample",
-    "train_transform",
 ]
 
 

@@ -1,7 +1,7 @@
-"""The seed run report's training transforms, built on torchvision.transforms.v2.
+"""The evaluation transform (per image, torchvision.transforms.v2) and the normalisation constants.
 
-v2 transforms move `BoundingBoxes` and `Mask` together with the image, so boxes and masks follow
-every geometric transform (crop, resize, flip) without hand-written geometry.
+v2 transforms move `BoundingBoxes` and `Mask` together with the image, so the evaluation resize keeps
+boxes and masks aligned. The training augmentation works on whole batches: `mixlib.data.augment`.
 """
 
 from __future__ import annotations
@@ -15,19 +15,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 def normalise() -> v2.Transform:
     return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
-
-
-def train_transform(image_size: int, crop_scale_min: float = 0.35, color_jitter: float = 0.4) -> v2.Transform:
-    """Random resized crop, horizontal flip, colour jitter (seed run report), then normalisation."""
-    return v2.Compose(
-        [
-            v2.RandomResizedCrop(image_size, scale=(crop_scale_min, 1.0), antialias=True),
-            v2.RandomHorizontalFlip(),
-            v2.ColorJitter(color_jitter, color_jitter, color_jitter),
-            v2.ClampBoundingBoxes(),
-            normalise(),
-        ]
-    )
 
 
 def eval_transform(image_size: int) -> v2.Transform:

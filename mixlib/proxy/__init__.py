@@ -54,7 +54,6 @@ What differs from the reference code, and why:
 from mixlib.proxy.images import (
     REPLACEMENTS,
     SELECTIONS,
-    ProxyImageDataset,
     ProxyImages,
     alter_images,
     select_misclassified,
@@ -65,7 +64,6 @@ from mixlib.proxy.settings import ProxySettings, Schedule, parse_schedule
 __all__ = [
     "REPLACEMENTS",
     "SELECTIONS",
-    "ProxyImageDataset",
     "ProxyImages",
     "ProxySettings",
     "Schedule",

@@ -12,24 +12,23 @@ At the start of every proxy epoch of the schedule:
 
 Normal epochs train on the plain training set, as the reference does (it loads proxy images only in
 proxy epochs). The validation and test sets are never touched: the callback only ever replaces
-`trainer.train_set`, and proxies live in memory and in the run folder, never in a dataset folder.
+`trainer.train_set` (by the stored training tensors plus the proxies, `with_extra`), and proxies live
+in memory and in the run folder, never in a dataset folder.
 """
 
 from __future__ import annotations
 
-import math
 import shutil
 import time
 from pathlib import Path
 
 import torch
-from torch.utils.data import ConcatDataset
 
 from mixlib.cams import compute_cams
-from mixlib.data import AnnotatedImageDataset, denormalise
-from mixlib.proxy.images import ProxyImageDataset, ProxyImages, alter_images, select_misclassified, to_uint8
+from mixlib.data import AnnotatedImageDataset, TrainingImages, denormalise
+from mixlib.proxy.images import ProxyImages, alter_images, proxy_tensors, select_misclassified, to_uint8
 from mixlib.proxy.settings import ProxySettings
-from mixlib.training import Callback, Trainer, build_eval_dataset, epoch_seed, predict
+from mixlib.training import Callback, Trainer, batches_per_epoch, build_eval_dataset, epoch_seed, predict
 
 CACHE = "proxy"
 EXAMPLES = "examples.pt"
@@ -51,7 +50,7 @@ class ProxyAttention(Callback):
     def __init__(self, settings: ProxySettings) -> None:
         self.settings = settings
         self.proxy_epochs = frozenset(settings.parsed_schedule.proxy_epochs)
-        self.base: AnnotatedImageDataset | None = None
+        self.base: TrainingImages | None = None
         self.kept: list[ProxyImages] = []
         self.training_images: AnnotatedImageDataset | None = None
         self.record: dict = {}
@@ -74,14 +73,14 @@ class ProxyAttention(Callback):
             self.kept.append(proxies)
         used = sum(len(step) for step in pool)
         if used:
-            trainer.train_set = ConcatDataset([self.base, ProxyImageDataset(pool, self.base.transform)])
+            trainer.train_set = self.base.with_extra(proxy_tensors(pool))
         self.record.update(
             proxy_step=1,
             proxy_misclassified=misclassified,
             proxy_made=len(proxies),
             proxy_used=used,
-            proxy_extra_steps=batches(len(self.base) + used, trainer.batch_size)
-            - batches(len(self.base), trainer.batch_size),
+            proxy_extra_steps=batches_per_epoch(len(self.base) + used, trainer.batch_size)
+            - batches_per_epoch(len(self.base), trainer.batch_size),
             proxy_seconds=time.perf_counter() - start,
         )
 
@@ -182,11 +181,6 @@ class ProxyAttention(Callback):
                     f"({path}) are missing; delete {trainer.run_dir / 'checkpoint.pt'} to train from scratch"
                 )
             self.kept.append(ProxyImages.load(path))
-
-
-def batches(images: int, batch_size: int) -> int:
-    """Optimiser steps in an epoch of `Trainer.train_loader` (it drops a last partial batch unless alone)."""
-    return images // batch_size if images > batch_size else math.ceil(images / batch_size)
 
 
 def proxy_summary(history: list[dict], settings: ProxySettings) -> dict:

@@ -1,5 +1,5 @@
 """The image side of a proxy step: choose misclassified images, alter them where the CAM is hot, and
-hold the resulting proxy images as a dataset that goes through the training transforms.
+hold the resulting proxy images as uint8 tensors that join the stored training images.
 
 Proxies are kept in pixel space as uint8 (what the reference code wrote to disk as image files, here
 rounded instead of truncated and never JPEG-compressed), so a proxy read back from the run's cache is
@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
-from torchvision import tv_tensors
 
-from mixlib.data import AnnotatedImageDataset
+from mixlib.data import ImageTensors
 from mixlib.registry import Registry
 
 if TYPE_CHECKING:  # settings validates against the registries below
@@ -101,7 +100,7 @@ def to_uint8(pixels: Tensor) -> Tensor:
     return (pixels * 255).round().clamp(0, 255).to(torch.uint8)
 
 
-# -- the proxies of one step, and a dataset over several steps ------------------------------------
+# -- the proxies of one step, and the tensors of several steps ------------------------------------
 
 
 @dataclass
@@ -128,34 +127,11 @@ class ProxyImages:
         return cls(**torch.load(path, map_location="cpu", weights_only=True))
 
 
-class ProxyImageDataset(AnnotatedImageDataset):
-    """Proxy images as training samples, through the training set's own transform.
+def proxy_tensors(steps: Sequence[ProxyImages]) -> ImageTensors:
+    """The proxies of several steps as one set of training tensors (at the evaluation size).
 
-    Only the source differs from `AnnotatedImageDataset` (tensors in memory instead of files), so
-    `__getitem__` is inherited and a proxy sample has exactly the keys of a training sample, which the
-    loader needs to collate them into one batch.
+    Steps that made no proxy are left out (their placeholder images have no real size).
     """
-
-    def __init__(self, steps: Sequence[ProxyImages], transform: Callable) -> None:  # no file reading
-        self.transform = transform
-        self.records = []
-        self.skipped = []
-        self.samples = [sample for step in steps for sample in _samples(step)]
-        self.labels = (
-            torch.cat([step.labels for step in steps]) if steps else torch.zeros(0, dtype=torch.long)
-        )
-
-
-def _samples(step: ProxyImages) -> list[dict]:
-    canvas = tuple(step.images.shape[-2:])
-    samples = []
-    for row in range(len(step)):
-        sample: dict = {"image": tv_tensors.Image(step.images[row])}
-        if step.boxes is not None:
-            sample["box"] = tv_tensors.BoundingBoxes(
-                step.boxes[row : row + 1], format="XYXY", canvas_size=canvas
-            )
-        if step.masks is not None:
-            sample["mask"] = tv_tensors.Mask(step.masks[row])
-        samples.append(sample)
-    return samples
+    return ImageTensors.concat(
+        [ImageTensors(step.images, step.labels, step.boxes, step.masks) for step in steps if len(step)]
+    )

@@ -1,0 +1,44 @@
+import argparse
+
+import pytest
+
+from mixlib import training_bench
+
+
+def small_args(**overrides) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    training_bench.add_arguments(parser)
+    args = parser.parse_args(
+        ["--images-per-class", "3", "--image-size", "32", "--batch-size", "8", "--repeats", "1"]
+        + ["--device", "cpu", "--threads", "1", "--min-feature-size", "2"]
+    )
+    for name, value in overrides.items():
+        setattr(args, name, value)
+    return args
+
+
+def test_benchmark_reports_both_pipelines_and_checks_the_targets():
+    result = training_bench.benchmark(small_args())
+    for name in ("reference", "new"):
+        row = result["pipelines"][name]
+        for key in ("data_ms", "mixing_ms", "step_ms", "epoch_images_per_second", "step_gflops"):
+            assert row[key] > 0, (name, key)
+        assert row["step_share_of_matmul"] == pytest.approx(
+            row["step_gflops"] / result["machine"]["matmul_gflops"]
+        )
+    assert result["kornia_data_ms"] > 0 and result["setting"]["step_gflop"] > 0
+    assert [check["bound"] for check in result["targets"]] == [10.0, 0.1, 1.3]
+    for check in result["targets"]:
+        assert check["met"] == (
+            check["value"] <= check["bound"] if check["unit"] == "share" else check["value"] >= check["bound"]
+        )
+    table = training_bench.format_table(result)
+    assert "per-image pipeline of c527d0d, rebuilt inside this benchmark" in table
+    assert "whole epoch, images/s" in table and "Kornia" in table
+    assert sum(line.startswith(("[met]", "[MISSED]")) for line in table.splitlines()) == 3
+
+
+def test_bench_training_is_a_command():
+    from mixlib.bench import TARGETS
+
+    assert TARGETS["training"] == "mixlib.training_bench"
