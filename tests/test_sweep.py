@@ -16,6 +16,7 @@ import pytest
 import torch
 import yaml
 
+from mixlib.cli import main
 from mixlib.data.synthetic import SyntheticSpec, generate_synthetic
 from mixlib.report.cluster import (
     DEFAULT_RUNS_PER_GPU,
@@ -151,3 +152,10 @@ def test_workers_starting_at_once_share_one_synthetic_cache(tmp_path):
         process.join(timeout=120)
     assert [process.exitcode for process in processes] == [0, 0, 0]
     assert len(list((tmp_path / "cache").rglob("*.png"))) == 2 * 2 * (30 + 10)
+
+
+@pytest.mark.parametrize("option", ["--workers", "--runs-per-gpu"])
+def test_worker_counts_must_be_positive(option, capsys):
+    with pytest.raises(SystemExit):
+        main(["report", option, "0"])
+    assert f"{option}: must be a positive integer, got '0'" in capsys.readouterr().err
