@@ -590,16 +590,19 @@ def read_metrics(run_dir: Path) -> dict | None:
     return read_or_set_aside(Path(run_dir) / METRICS, read_json, "the run is trained again")
 
 
-def load_finished_run(run_dir: str | Path) -> RunResult:
+def load_finished_run(run_dir: str | Path, expected: RunConfig | None = None) -> RunResult:
     """A finished run folder as a RunResult (model weights loaded), without training anything.
 
-    Fails clearly when the folder is unfinished or was made by other code or parameters.
+    Fails clearly when the folder is unfinished, was made by other code, or (given `expected`) was
+    trained with other parameters.
     """
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
     if not config_path.is_file():
         raise FileNotFoundError(f"{run_dir} is not a run folder (no config.json)")
     config = RunConfig.from_parameters(read_json(config_path))
+    if expected is not None and config != expected:
+        raise ValueError(f"{run_dir} was trained with other parameters than {expected}")
     metrics = read_metrics(run_dir)
     if metrics is None or metrics.get("fingerprint") != run_fingerprint(config):
         raise FileNotFoundError(f"{run_dir} has no finished run for the current code; run the report first")

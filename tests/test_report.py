@@ -1,11 +1,20 @@
-"""End-to-end: the whole report on the `smoke` profile, built into a scratch copy of the book sources."""
+"""End-to-end: the whole report on the `smoke` profile, built into a scratch copy of the book sources.
 
+The build runs on a local Dask cluster of two worker processes, as `make report` does on a bigger machine.
+"""
+
+import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from mixlib.cli import main
+from mixlib.report.cluster import plan_workers
+from mixlib.report.profiles import load_profile
+from mixlib.training import train_run
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 BOOK_SOURCES = ("_config.yml", "_toc.yml", "book", "notebooks")
@@ -32,7 +41,7 @@ def workspace(tmp_path_factory):
 def built(workspace):
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(workspace)
-        assert main(["report", "--profile", "smoke"]) == 0
+        assert main(["report", "--profile", "smoke", "--workers", "2"]) == 0
     return workspace
 
 
@@ -52,11 +61,35 @@ def test_smoke_report_builds_every_page(built):
 
 
 @pytest.mark.slow
-def test_unchanged_configurations_are_not_rerun(built, capsys):
+def test_two_workers_give_the_metrics_of_the_serial_run(built, tmp_path):
+    profile = load_profile("smoke")
+    threads = plan_workers(len(os.sched_getaffinity(0)), 0, workers=2)[0].threads
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)  # as in each worker's kernels: CAM scores depend on the thread count
+    try:
+        for configuration in profile.configurations:
+            for seed in profile.seeds:
+                run_dir = built / "runs" / "smoke" / configuration.name / f"seed{seed}"
+                assert (run_dir / "train.ipynb").is_file()  # every run keeps its executed notebook
+                on_dask = json.loads((run_dir / "metrics.json").read_text())
+                config = configuration.config.replace(seed=seed)
+                serial = train_run(
+                    config, tmp_path / configuration.name / run_dir.name, progress=False
+                ).metrics
+                assert on_dask["threads"] == threads
+                assert on_dask.pop("epoch_seconds") > 0 and serial.pop("epoch_seconds") > 0
+                assert on_dask == serial, (configuration.name, seed)
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.slow
+def test_unchanged_runs_and_configurations_are_not_rerun(built, capsys):
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(built)
         assert main(["report", "--profile", "smoke", "--no-build"]) == 0
     out = capsys.readouterr().out
+    assert "4 of 4 run(s) unchanged, 0 to run" in out
     assert out.count("unchanged, reusing") == 2
 
 
@@ -75,9 +108,13 @@ def test_failing_configuration_is_named_and_exits_non_zero(built, tmp_path, caps
         patch.chdir(built)
         assert main(["report", "--profile", str(profile)]) == 1
         err = capsys.readouterr().err
-        assert "FAILED configuration 'no-images'" in err and "'only' (0)" in err  # the class folder
+        notebook = built / "runs" / "broken" / "no-images" / "seed0" / "train.ipynb"
+        assert "FAILED configuration 'no-images', seed 0: " in err and "'only' (0)" in err  # the class folder
+        assert f"notebook: {notebook}" in err and notebook.is_file()
         assert (built / "runs" / "broken" / "fine" / "chapter.json").is_file()  # finished work is kept
+        assert not (built / "runs" / "broken" / "no-images" / "chapter.ipynb").exists()
         assert main(["report", "--profile", str(profile), "--no-build"]) == 1  # and not rerun
     captured = capsys.readouterr()
-    assert "[1/2] fine: unchanged, reusing" in captured.out
-    assert "FAILED configuration 'no-images'" in captured.err
+    assert "1 of 2 run(s) unchanged, 1 to run" in captured.out
+    assert "fine: unchanged, reusing" in captured.out
+    assert "FAILED configuration 'no-images', seed 0: " in captured.err

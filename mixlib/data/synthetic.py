@@ -31,6 +31,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from filelock import FileLock
 
 from mixlib.checks import check_int
 from mixlib.files import atomic_write_json
@@ -387,6 +388,18 @@ def _write_split(root: Path, spec: SyntheticSpec, split: str, per_class: int) ->
 
 
 def generate_synthetic(root: Path | str, spec: SyntheticSpec) -> Path:
+    """Generate (or reuse) the data set under `root` while holding a lock file beside it.
+
+    Several runs (Dask workers) may start on a missing cache at once: one draws it, the others wait
+    for it and then reuse it.
+    """
+    root = Path(root)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(root.parent / f".{root.name}.lock"):
+        return _generate_synthetic(root, spec)
+
+
+def _generate_synthetic(root: Path, spec: SyntheticSpec) -> Path:
     """Generate the data set under `root` (or reuse it when `generator.json` matches) and return `root`.
 
     Layout: `train/<class>/<id>.png`, `test/<class>/<id>.png`, masks in `masks/<split>/<class>/<id>.png`,

@@ -1,9 +1,15 @@
-"""`python -m mixlib report`: run every configuration of a profile through papermill, build the book.
+"""`python -m mixlib report`: run every (configuration, seed) of a profile as a Dask task, build the book.
+
+Each run is `train.ipynb` executed by papermill for one seed, on a worker of a local Dask cluster or
+of a running scheduler (`mixlib.report.cluster`); a configuration's chapter is then the same template
+executed over its finished runs with `finished_runs_only`, which trains nothing.
 
 Layout (all relative to the repository root, the working directory):
-- `runs/<profile>/<configuration>/seed<k>/`: one training run (checkpoint, history, metrics, logs);
-- `runs/<profile>/<configuration>/chapter.ipynb` + `chapter.json`: the executed template and the
-  fingerprint (parameters, seeds, code, template) it was made with; an unchanged one is not rerun;
+- `runs/<profile>/<configuration>/seed<k>/`: one training run (checkpoint, history, metrics, logs) and
+  `train.ipynb` + `train.json`, the executed notebook and the fingerprint (parameters, code, template)
+  it was made with; a run only writes its own folder, and an unchanged one is not rerun;
+- `runs/<profile>/<configuration>/chapter.ipynb` + `chapter.json`: the configuration's chapter, the
+  same way;
 - `book/generated/`: what the book shows for this profile (chapters, summary pages, glossary),
   rewritten on every call; `_build/html/`: the built book.
 """
@@ -16,14 +22,18 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 import papermill
+from distributed import Client, as_completed
+from tqdm import tqdm
 
 from mixlib.config import code_version, fingerprint
 from mixlib.files import atomic_write_json, read_json, read_or_set_aside
+from mixlib.report.cluster import dask_client, task_resources
 from mixlib.report.glossary import write_glossary_page
 from mixlib.report.profiles import Configuration, Profile, available_profiles, load_profile
 
@@ -43,12 +53,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs-dir", default=None, help="where run folders go (default runs/<profile>)")
     parser.add_argument("--force", action="store_true", help="rerun configurations even if unchanged")
     parser.add_argument("--no-build", action="store_true", help="run the notebooks but do not build the book")
+    parser.add_argument(
+        "--scheduler", default=None, help="address of a running Dask scheduler (default: a local cluster)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="local Dask workers, each training one run at a time",
+    )
+    parser.add_argument(
+        "--runs-per-gpu", type=positive_int, default=None, help="runs sharing one GPU (local or --scheduler)"
+    )
+
+
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return int(text)
+
+
+@dataclass(frozen=True)
+class NotebookTask:
+    """One papermill execution on a Dask worker: a (configuration, seed) run or a configuration's chapter."""
+
+    configuration: str
+    seed: int | None  # None: the configuration's chapter over all seeds
+    root: Path  # the repository root, the kernel's working directory
+    output: Path
+    parameters: dict
+    fingerprint: str
+
+    @property
+    def record(self) -> Path:
+        return self.output.with_suffix(".json")
+
+    def is_current(self) -> bool:
+        if not (self.output.is_file() and self.record.is_file()):
+            return False
+        record = read_or_set_aside(self.record, read_json, "the notebook runs again")
+        return isinstance(record, dict) and record.get("fingerprint") == self.fingerprint
+
+    def describe(self) -> str:
+        seed = "chapter" if self.seed is None else f"seed {self.seed}"
+        return f"configuration {self.configuration!r}, {seed}"
 
 
 @dataclass
 class Failure:
-    name: str
-    output: Path
+    task: NotebookTask
     error: str
 
 
@@ -61,16 +114,18 @@ def run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile, args.data_root)
     runs_dir = Path(args.runs_dir or Path("runs") / profile.name)
     start = time.perf_counter()
-    failures = run_configurations(profile, runs_dir, args.force)
+    with dask_client(args.scheduler, args.workers, args.runs_per_gpu) as client:
+        print(f"Dask dashboard: {client.dashboard_link}", flush=True)
+        resources = task_resources(client, args.runs_per_gpu) if args.scheduler else None
+        failures = run_sweep(client, profile, runs_dir, root, args.force, resources)
     if failures:
         for failure in failures:
             print(
-                f"FAILED configuration {failure.name!r}: {failure.error}\n  notebook: {failure.output}",
+                f"FAILED {failure.task.describe()}: {failure.error}\n  notebook: {failure.task.output}",
                 file=sys.stderr,
             )
         print(
-            f"{len(failures)} of {len(profile.configurations)} configuration(s) failed; book not built. "
-            "Finished configurations are kept and will not rerun.",
+            f"{len(failures)} notebook(s) failed; book not built. Finished runs are kept and will not rerun.",
             file=sys.stderr,
         )
         return 1
@@ -84,63 +139,104 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_configurations(profile: Profile, runs_dir: Path, force: bool) -> list[Failure]:
+def run_sweep(
+    client: Client,
+    profile: Profile,
+    runs_dir: Path,
+    root: Path,
+    force: bool,
+    resources: dict[str, float] | None = None,
+) -> list[Failure]:
+    """Every (configuration, seed) run as a task, then the chapters of the configurations that finished."""
+    runs = [
+        notebook_task(configuration, profile, runs_dir, root, seed)
+        for configuration in profile.configurations
+        for seed in profile.seeds
+    ]
+    pending = [task for task in runs if force or not task.is_current()]
+    print(f"{len(runs) - len(pending)} of {len(runs)} run(s) unchanged, {len(pending)} to run", flush=True)
+    failures = execute_tasks(client, pending, "runs", resources)
+    failed = {failure.task.configuration for failure in failures}
+    retrained = {task.configuration for task in pending}
+    chapters = [
+        notebook_task(configuration, profile, runs_dir, root)
+        for configuration in profile.configurations
+        if configuration.name not in failed
+    ]
+    stale = [task for task in chapters if force or task.configuration in retrained or not task.is_current()]
+    for task in chapters:
+        if task not in stale:
+            print(f"{task.configuration}: unchanged, reusing {task.output}")
+    return failures + execute_tasks(client, stale, "chapters", resources)
+
+
+def notebook_task(
+    configuration: Configuration, profile: Profile, runs_dir: Path, root: Path, seed: int | None = None
+) -> NotebookTask:
+    """Seed `seed`'s run of `configuration`, or with no seed the chapter over all the profile's seeds."""
+    folder = root / runs_dir / configuration.name
+    parameters = {k: v for k, v in configuration.parameters().items() if k != "seed"}
+    parameters.update(config_name=configuration.name, runs_dir=str(runs_dir))
+    if seed is None:
+        parameters.update(seeds=list(profile.seeds), finished_runs_only=True)
+        output = folder / "chapter.ipynb"
+    else:
+        parameters.update(seeds=[seed])
+        output = folder / f"seed{seed}" / "train.ipynb"
+    return NotebookTask(configuration.name, seed, root, output, parameters, notebook_fingerprint(parameters))
+
+
+def notebook_fingerprint(parameters: dict) -> str:
+    template = hashlib.sha256(TRAIN_TEMPLATE.read_bytes()).hexdigest()
+    return fingerprint({"parameters": parameters, "code": code_version(), "template": template})
+
+
+def execute_tasks(
+    client: Client, tasks: Sequence[NotebookTask], unit: str, resources: dict[str, float] | None
+) -> list[Failure]:
+    """Submit every task, count finished ones on a progress bar; a failed task does not stop the others.
+
+    A task whose worker dies is resubmitted by Dask (up to `distributed.scheduler.allowed-failures`
+    times); its run then resumes from the run folder's last checkpoint.
+    """
+    futures = {
+        client.submit(
+            run_notebook_task, task, key=f"{unit}-{task.configuration}-{task.seed}", resources=resources
+        ): task
+        for task in tasks
+    }
     failures = []
-    for number, configuration in enumerate(profile.configurations, start=1):
-        label = f"[{number}/{len(profile.configurations)}] {configuration.name}"
-        folder = runs_dir / configuration.name
-        key = chapter_fingerprint(configuration, profile.seeds, runs_dir)
-        if not force and read_fingerprint(folder) == key:
-            print(f"{label}: unchanged, reusing {folder / 'chapter.ipynb'}")
-            continue
-        print(f"{label}: running {TRAIN_TEMPLATE} ({len(profile.seeds)} seed(s))", flush=True)
-        folder.mkdir(parents=True, exist_ok=True)
-        error = execute(
-            TRAIN_TEMPLATE, folder / "chapter.ipynb", train_parameters(configuration, profile, runs_dir)
-        )
-        if error:
-            failures.append(Failure(configuration.name, folder / "chapter.ipynb", error))
-        else:
-            atomic_write_json(folder / "chapter.json", {"fingerprint": key})
+    for future in tqdm(as_completed(futures), total=len(futures), desc=unit, unit=unit.rstrip("s")):
+        task = futures[future]
+        if future.status == "error":
+            error = future.exception()
+            failures.append(Failure(task, f"{type(error).__name__}: {error}"))
+        elif future.result() is not None:
+            failures.append(Failure(task, future.result()))
     return failures
 
 
-def train_parameters(configuration: Configuration, profile: Profile, runs_dir: Path) -> dict:
-    parameters = {k: v for k, v in configuration.parameters().items() if k != "seed"}
-    return {
-        **parameters,
-        "config_name": configuration.name,
-        "runs_dir": str(runs_dir),
-        "seeds": list(profile.seeds),
-    }
+def run_notebook_task(task: NotebookTask) -> str | None:
+    """Runs on a Dask worker: execute the template into the task's folder and record its fingerprint."""
+    task.output.parent.mkdir(parents=True, exist_ok=True)
+    task.record.unlink(missing_ok=True)
+    error = execute(task.root / TRAIN_TEMPLATE, task.output, task.parameters, task.root, progress_bar=False)
+    if error is None:
+        atomic_write_json(task.record, {"fingerprint": task.fingerprint})
+    return error
 
 
-def chapter_fingerprint(configuration: Configuration, seeds: tuple[int, ...], runs_dir: Path) -> str:
-    template = hashlib.sha256(TRAIN_TEMPLATE.read_bytes()).hexdigest()
-    return fingerprint(
-        {
-            "parameters": configuration.parameters(),
-            "seeds": list(seeds),
-            "runs_dir": str(runs_dir),
-            "code": code_version(),
-            "template": template,
-        }
-    )
-
-
-def read_fingerprint(folder: Path) -> str | None:
-    path = folder / "chapter.json"
-    if not (path.is_file() and (folder / "chapter.ipynb").is_file()):
-        return None
-    record = read_or_set_aside(path, read_json, "the configuration runs again")
-    return record.get("fingerprint") if isinstance(record, dict) else None
-
-
-def execute(template: Path, output: Path, parameters: dict) -> str | None:
+def execute(
+    template: Path, output: Path, parameters: dict, cwd: Path | None = None, progress_bar: bool = True
+) -> str | None:
     """Run one template with papermill; returns an error summary, or None on success."""
     try:
         papermill.execute_notebook(
-            str(template), str(output), parameters=parameters, cwd=str(Path.cwd()), progress_bar=True
+            str(template),
+            str(output),
+            parameters=parameters,
+            cwd=str(cwd or Path.cwd()),
+            progress_bar=progress_bar,
         )
     except papermill.PapermillExecutionError as error:
         return f"{error.ename}: {error.evalue}"

@@ -1,0 +1,110 @@
+"""Where a report's runs execute: a Dask cluster on this machine sized to it, or a running scheduler.
+
+Every run is a papermill execution whose kernel (a child process of the Dask worker) does the work;
+the worker's own thread only waits for it. So a local worker executes one notebook at a time, the
+machine's cores are shared out between workers through the kernels' torch thread count
+(`OMP_NUM_THREADS`/`MKL_NUM_THREADS`, which a kernel inherits from its worker), and on a GPU machine
+each worker sees only its own GPU through `CUDA_VISIBLE_DEVICES`, as dask-cuda's `LocalCUDACluster`
+pins its workers. On a 2-core CPU the default is one worker whose run has both threads, as the
+serial runner had.
+
+On a running cluster (`--scheduler`) the cluster's workers are used as they are; `--runs-per-gpu N`
+then asks each task for 1/N of a worker resource named `GPU` (workers started with `--resources GPU=1`,
+one per GPU), so that N runs share a GPU.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from distributed import Client, LocalCluster
+
+# Runs that share one GPU by default. Not measured yet (no GPU machine was available when this was
+# written): a ResNet-10 at 64 px leaves most of a large GPU idle, so several runs share one.
+DEFAULT_RUNS_PER_GPU = 4
+GPU_RESOURCE = "GPU"
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """What one local worker's runs get: torch threads and, on a GPU machine, the GPU they see."""
+
+    threads: int
+    gpu: int | None = None
+
+    def environment(self) -> dict[str, str]:
+        variables = {"OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads)}
+        if self.gpu is not None:
+            variables["CUDA_VISIBLE_DEVICES"] = str(self.gpu)
+        return variables
+
+
+def plan_workers(
+    cores: int, gpus: int, workers: int | None = None, runs_per_gpu: int | None = None
+) -> list[WorkerPlan]:
+    """One plan per local worker: `workers` of them (default 1 on a CPU, `runs_per_gpu` per GPU).
+
+    Worker i is pinned to GPU i mod `gpus`; the cores are split evenly, at least one thread each.
+    """
+    if workers is not None and runs_per_gpu is not None:
+        raise ValueError("give --workers or --runs-per-gpu, not both (--workers sets the total)")
+    if runs_per_gpu is not None and gpus == 0:
+        raise ValueError("--runs-per-gpu needs a GPU and this machine has none; use --workers")
+    if workers is None:
+        workers = gpus * (runs_per_gpu or DEFAULT_RUNS_PER_GPU) if gpus else 1
+    threads = max(1, cores // workers)
+    return [WorkerPlan(threads, index % gpus if gpus else None) for index in range(workers)]
+
+
+class PinnedLocalCluster(LocalCluster):
+    """A `LocalCluster` of one-thread worker processes, each with the environment of its plan."""
+
+    def __init__(self, plans: Sequence[WorkerPlan], **kwargs) -> None:
+        self.plans = list(plans)
+        super().__init__(n_workers=0, threads_per_worker=1, processes=True, **kwargs)
+        self.scale(len(self.plans))
+
+    def new_worker_spec(self) -> dict:
+        # the one place a SpecCluster names and configures each new worker (dask-cuda overrides it too)
+        ((name, spec),) = super().new_worker_spec().items()
+        environment = self.plans[name % len(self.plans)].environment()
+        return {name: {**spec, "options": {**spec["options"], "env": environment}}}
+
+
+def machine_gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count()
+
+
+@contextmanager
+def dask_client(
+    scheduler: str | None = None, workers: int | None = None, runs_per_gpu: int | None = None
+) -> Iterator[Client]:
+    """A client of the scheduler at `scheduler`, or of a local cluster planned by `plan_workers`."""
+    if scheduler is not None:
+        if workers is not None:
+            raise ValueError("--workers sizes the local cluster; with --scheduler the cluster's workers run")
+        with Client(scheduler) as client:
+            yield client
+        return
+    plans = plan_workers(len(os.sched_getaffinity(0)), machine_gpus(), workers, runs_per_gpu)
+    with PinnedLocalCluster(plans) as cluster, Client(cluster) as client:
+        client.wait_for_workers(len(plans))
+        yield client
+
+
+def task_resources(client: Client, runs_per_gpu: int | None) -> dict[str, float] | None:
+    """Worker resources each task asks for on a running cluster: 1/N of a `GPU` when N runs share one."""
+    if runs_per_gpu is None:
+        return None
+    workers = client.scheduler_info(n_workers=-1)["workers"].values()
+    if not any(GPU_RESOURCE in worker.get("resources", {}) for worker in workers):
+        raise ValueError(
+            f"--runs-per-gpu on a running cluster needs workers started with --resources {GPU_RESOURCE}=1; "
+            "none of this scheduler's workers has that resource"
+        )
+    return {GPU_RESOURCE: 1 / runs_per_gpu}

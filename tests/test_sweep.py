@@ -1,0 +1,161 @@
+"""The report's sweep on Dask: worker planning and pinning, a worker killed mid-run, the cache lock.
+
+Real Dask processes and real papermill kernels throughout; the sweep is kept to one tiny run.
+"""
+
+import json
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from mixlib.cli import main
+from mixlib.data.synthetic import SyntheticSpec, generate_synthetic
+from mixlib.report.cluster import (
+    DEFAULT_RUNS_PER_GPU,
+    PinnedLocalCluster,
+    WorkerPlan,
+    dask_client,
+    plan_workers,
+    task_resources,
+)
+from mixlib.report.profiles import load_profile
+from mixlib.report.runner import execute_tasks, notebook_task
+from mixlib.training import train_run
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+TIMING = {"epoch_seconds"}  # the only metric that may differ between two runs of one configuration
+
+
+def test_cpu_machine_gets_one_worker_with_every_core():
+    assert plan_workers(cores=2, gpus=0) == [WorkerPlan(threads=2)]
+    assert plan_workers(cores=8, gpus=0, workers=3) == [WorkerPlan(threads=2)] * 3
+    assert plan_workers(cores=2, gpus=0, workers=4) == [WorkerPlan(threads=1)] * 4
+
+
+def test_gpu_machine_pins_runs_per_gpu_workers_to_each_gpu():
+    plans = plan_workers(cores=16, gpus=2, runs_per_gpu=3)
+    assert [plan.gpu for plan in plans] == [0, 1, 0, 1, 0, 1]
+    assert {plan.threads for plan in plans} == {2}
+    assert len(plan_workers(cores=16, gpus=2)) == 2 * DEFAULT_RUNS_PER_GPU
+    assert plans[1].environment() == {
+        "OMP_NUM_THREADS": "2",
+        "MKL_NUM_THREADS": "2",
+        "CUDA_VISIBLE_DEVICES": "1",
+    }
+
+
+@pytest.mark.parametrize(
+    ("gpus", "workers", "runs_per_gpu", "message"),
+    [(0, None, 2, "--runs-per-gpu needs a GPU"), (1, 2, 2, "--workers or --runs-per-gpu, not both")],
+)
+def test_conflicting_worker_options_are_refused(gpus, workers, runs_per_gpu, message):
+    with pytest.raises(ValueError, match=message):
+        plan_workers(cores=4, gpus=gpus, workers=workers, runs_per_gpu=runs_per_gpu)
+
+
+def test_scheduler_and_local_worker_count_are_exclusive():
+    with pytest.raises(ValueError, match="--workers sizes the local cluster"), dask_client("tcp://0:1", 2):
+        pass
+
+
+@pytest.mark.slow
+def test_each_local_worker_process_gets_its_own_gpu_and_threads():
+    """Pinning without a GPU: the variables each worker process (and so its kernels) starts with."""
+    plans = [WorkerPlan(threads=1, gpu=0), WorkerPlan(threads=1, gpu=1)]
+    names = ("CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS")
+    with PinnedLocalCluster(plans, dashboard_address=":0", resources={"GPU": 1}) as cluster:
+        with cluster.get_client() as client:
+            client.wait_for_workers(2)
+            seen = client.run(lambda: tuple(os.environ.get(name) for name in names))
+            assert sorted(seen.values()) == [("0", "1"), ("1", "1")]
+            assert task_resources(client, 4) == {"GPU": 0.25}
+            assert task_resources(client, None) is None
+    with PinnedLocalCluster(plans[:1], dashboard_address=":0") as cluster, cluster.get_client() as client:
+        client.wait_for_workers(1)
+        with pytest.raises(ValueError, match="--resources GPU=1"):
+            task_resources(client, 2)
+
+
+def kill_profile(tmp_path: Path) -> Path:
+    path = tmp_path / "kill.yml"
+    defaults = dict(images_per_class=6, val_per_class=2, test_per_class=3, image_size=32, epochs=3)
+    defaults.update(batch_size=16, warmup_epochs=1)
+    document = {"name": "kill", "seeds": [0], "defaults": defaults, "configurations": [{"name": "base"}]}
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def wait_for(condition, timeout: float = 600.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_killed_worker_is_retried_and_resumes_from_the_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPOSITORY)
+    profile = load_profile(str(kill_profile(tmp_path)))
+    task = notebook_task(profile.configurations[0], profile, tmp_path / "runs", REPOSITORY, seed=0)
+    run_dir = task.output.parent
+    with dask_client(workers=2) as client:
+        pids = client.run(os.getpid)
+        outcome = {}
+        sweep = threading.Thread(
+            target=lambda: outcome.update(failures=execute_tasks(client, [task], "runs", None))
+        )
+        sweep.start()
+        wait_for(lambda: (run_dir / "history.csv").is_file())  # epoch 1 is checkpointed
+        first_epoch = pd.read_csv(run_dir / "history.csv").iloc[0]
+        (address,) = [worker for worker, keys in client.processing().items() if keys]
+        os.kill(pids[address], signal.SIGKILL)
+        assert not (run_dir / "metrics.json").exists(), "killed too late: the run had already finished"
+        sweep.join()
+    assert outcome["failures"] == []
+    assert pd.read_csv(run_dir / "history.csv").iloc[0].equals(first_epoch)  # resumed, not restarted
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    torch.set_num_threads(metrics["threads"])  # the kernel's thread count: CAM scores depend on it
+    straight = train_run(
+        profile.configurations[0].config.replace(seed=0), tmp_path / "straight", progress=False
+    )
+    assert {k: v for k, v in metrics.items() if k not in TIMING} == {
+        k: v for k, v in straight.metrics.items() if k not in TIMING
+    }
+    resumed = torch.load(run_dir / "checkpoint.pt", weights_only=False)["model"]
+    for name, value in straight.model.state_dict().items():
+        assert torch.equal(value, resumed[name]), name
+
+
+def generate_after(barrier, root: Path, spec: SyntheticSpec) -> None:
+    barrier.wait()
+    generate_synthetic(root, spec)
+
+
+def test_workers_starting_at_once_share_one_synthetic_cache(tmp_path):
+    spec = SyntheticSpec(num_classes=2, train_per_class=30, test_per_class=10, image_size=32)
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(3)
+    processes = [
+        context.Process(target=generate_after, args=(barrier, tmp_path / "cache", spec)) for _ in range(3)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+    assert [process.exitcode for process in processes] == [0, 0, 0]
+    assert len(list((tmp_path / "cache").rglob("*.png"))) == 2 * 2 * (30 + 10)
+
+
+@pytest.mark.parametrize("option", ["--workers", "--runs-per-gpu"])
+def test_worker_counts_must_be_positive(option, capsys):
+    with pytest.raises(SystemExit):
+        main(["report", option, "0"])
+    assert f"{option}: must be a positive integer, got '0'" in capsys.readouterr().err
