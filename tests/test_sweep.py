@@ -113,7 +113,9 @@ def test_killed_worker_is_retried_and_resumes_from_the_checkpoint(tmp_path, monk
             target=lambda: outcome.update(failures=execute_tasks(client, [task], "runs", None))
         )
         sweep.start()
-        wait_for(lambda: (run_dir / "history.csv").is_file())  # epoch 1 is checkpointed
+        # epoch 1 is checkpointed (or the task already failed: the assertions below say how)
+        wait_for(lambda: (run_dir / "history.csv").is_file() or not sweep.is_alive())
+        assert (run_dir / "history.csv").is_file(), f"the run ended before its first epoch: {outcome}"
         first_epoch = pd.read_csv(run_dir / "history.csv").iloc[0]
         (address,) = [worker for worker, keys in client.processing().items() if keys]
         os.kill(pids[address], signal.SIGKILL)
