@@ -203,14 +203,15 @@ def test_all_terms_train_inside_the_training_step(resnet):
     assert any(not torch.equal(b, p) for b, p in zip(before, resnet.parameters(), strict=True))
 
 
-def test_the_mixup_cam_weights_are_documented_as_the_fixed_values_the_profiles_use():
+def test_the_mixup_cam_weights_are_documented_as_the_fixed_values_the_profiles_use(tiny_imagenet_root):
     """Nothing selects lambda_ent / lambda_con on validation: the documentation must not say so."""
     from mixlib.cams import losses
     from mixlib.report.profiles import load_profile
 
     assert "fixed" in losses.__doc__ and "chooses them on the validation split" not in losses.__doc__
-    for name in ("quick", "tiny-imagenet"):
-        configurations = {c.name: c.config for c in load_profile(name, data_root="unused").configurations}
+    # a real-data profile is checked against its data folder when it loads
+    for name, data_root in (("quick", None), ("tiny-imagenet", str(tiny_imagenet_root))):
+        configurations = {c.name: c.config for c in load_profile(name, data_root=data_root).configurations}
         mixup_cam = configurations["mixup-cam"]
         assert (mixup_cam.lambda_ent, mixup_cam.lambda_con) == (0.1, 0.1)
     assert "lambda_ent = lambda_con = 0.1" in losses.__doc__
