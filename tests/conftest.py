@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
@@ -68,3 +69,13 @@ def code_running_checkpoint(tmp_path: Path) -> tuple[Path, Path]:
     state = create_model("resnet10t", 10, 32).state_dict()
     torch.save({"model": state, "fingerprint": "x", "payload": RunsCode(marker)}, path)
     return path, marker
+
+
+def parsed_bench_args(bench_module, argv: list[str], **overrides) -> argparse.Namespace:
+    """A benchmark module's command-line arguments for `argv`, with attributes replaced by `overrides`."""
+    parser = argparse.ArgumentParser()
+    bench_module.add_arguments(parser)
+    args = parser.parse_args(argv)
+    for name, value in overrides.items():
+        setattr(args, name, value)
+    return args

@@ -3,18 +3,16 @@ import argparse
 import pytest
 
 from mixlib.mixing import bench
+from tests.conftest import parsed_bench_args
 
 
 def small_args(**overrides) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    bench.add_arguments(parser)
-    args = parser.parse_args(
+    return parsed_bench_args(
+        bench,
         ["--batch-size", "4", "--image-size", "16", "--repeats", "2", "--model-repeats", "1"]
-        + ["--step-batch-size", "2", "--step-repeats", "1", "--device", "cpu"]
+        + ["--step-batch-size", "2", "--step-repeats", "1", "--device", "cpu"],
+        **overrides,
     )
-    for name, value in overrides.items():
-        setattr(args, name, value)
-    return args
 
 
 def test_benchmark_times_each_method_per_sample_and_per_batch_against_the_libraries():

@@ -3,18 +3,16 @@ import argparse
 import pytest
 
 from mixlib import training_bench
+from tests.conftest import parsed_bench_args
 
 
 def small_args(**overrides) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    training_bench.add_arguments(parser)
-    args = parser.parse_args(
+    return parsed_bench_args(
+        training_bench,
         ["--images-per-class", "3", "--image-size", "32", "--batch-size", "8", "--repeats", "1"]
-        + ["--device", "cpu", "--threads", "1", "--min-feature-size", "2"]
+        + ["--device", "cpu", "--threads", "1", "--min-feature-size", "2"],
+        **overrides,
     )
-    for name, value in overrides.items():
-        setattr(args, name, value)
-    return args
 
 
 def test_benchmark_reports_both_pipelines_and_checks_the_targets():
