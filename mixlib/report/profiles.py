@@ -18,7 +18,8 @@ from mixlib.config import RunConfig
 from mixlib.data import check_data_root
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "profiles"
-# `tuning` documents how `defaults` were chosen (`python -m mixlib tune`); nothing reads it back
+# `tuning` and `pilot` document how `defaults` were chosen (`python -m mixlib tune`, `python -m mixlib
+# pilot`); nothing reads them back
 PROFILE_KEYS = {
     "name",
     "title",
@@ -28,6 +29,7 @@ PROFILE_KEYS = {
     "configurations",
     "requires_data_root",
     "tuning",
+    "pilot",
 }
 CONFIGURATION_KEYS = {"name", "title"}
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")
