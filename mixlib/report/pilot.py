@@ -74,8 +74,8 @@ def pilot(
 ) -> pd.DataFrame:
     """One row per (configuration, epochs, seed): final validation accuracy and the run's wall time."""
     rows = []
-    for configuration in configurations:
-        for length in epochs:
+    for length in epochs:  # shortest first: an interrupted pilot still compares every configuration
+        for configuration in configurations:
             for seed in seeds:
                 run_dir = Path(runs_dir) / configuration.name / f"epochs{length}" / f"seed{seed}"
                 config = configuration.config.replace(epochs=length, seed=seed)
