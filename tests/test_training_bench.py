@@ -1,6 +1,7 @@
 import argparse
 
 import pytest
+import torch
 
 from mixlib import training_bench
 from tests.conftest import parsed_bench_args
@@ -40,3 +41,19 @@ def test_bench_training_is_a_command():
     from mixlib.bench import TARGETS
 
     assert TARGETS["training"] == "mixlib.training_bench"
+
+
+def test_free_data_ceiling_is_amdahls_law_on_the_reference_batch():
+    # data 20 ms + mixing 5 ms + step 75 ms: removing the data stage leaves 80 of 100 ms
+    reference = {"data_ms": 20.0, "mixing_ms": 5.0, "step_ms": 75.0}
+    assert training_bench.free_data_ceiling(reference) == pytest.approx(1.25)
+    new = {"data_ms": 1.0, "mixing_ms": 5.0, "step_ms": 75.0}
+    result = {
+        "pipelines": {
+            "reference": {**reference, "epoch_images_per_second": 100.0},
+            "new": {**new, "epoch_images_per_second": 120.0},
+        }
+    }
+    checks = training_bench.targets(result, torch.device("cpu"))
+    (epoch,) = [check for check in checks if "whole-epoch" in check["target"]]
+    assert epoch["ceiling"] == pytest.approx(1.25) and not epoch["met"]
