@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import dask
 import pandas as pd
 import pytest
 import torch
@@ -161,3 +162,9 @@ def test_worker_counts_must_be_positive(option, capsys):
     with pytest.raises(SystemExit):
         main(["report", option, "0"])
     assert f"{option}: must be a positive integer, got '0'" in capsys.readouterr().err
+
+
+def test_local_workers_do_not_run_the_statistical_profiler():
+    with dask_client(workers=1) as client:
+        (enabled,) = client.run(lambda: dask.config.get("distributed.worker.profile.enabled")).values()
+    assert enabled is False

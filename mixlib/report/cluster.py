@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import dask
 from distributed import Client, LocalCluster
 
 # Runs that share one GPU by default. Not measured yet (no GPU machine was available when this was
@@ -92,7 +93,14 @@ def dask_client(
             yield client
         return
     plans = plan_workers(len(os.sched_getaffinity(0)), machine_gpus(), workers, runs_per_gpu)
-    with PinnedLocalCluster(plans) as cluster, Client(cluster) as client:
+    # The work happens in each task's kernel process, so the worker's statistical profiler (a stack
+    # sample every 10 ms) only profiles a thread that waits; off, an idle worker's CPU use measured
+    # here fell from about 4.4 % to 2.5 % of a core.
+    with (
+        dask.config.set({"distributed.worker.profile.enabled": False}),
+        PinnedLocalCluster(plans) as cluster,
+        Client(cluster) as client,
+    ):
         client.wait_for_workers(len(plans))
         yield client
 
