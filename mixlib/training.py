@@ -54,6 +54,7 @@ from mixlib.files import (
 from mixlib.losses import LossTerm, MixedBatch, mixed_cross_entropy
 from mixlib.metrics import classification_metrics
 from mixlib.mixing import BatchTransform, create_batch_transform
+from mixlib.model_state import evaluation_mode
 from mixlib.models import create_model
 from mixlib.proxy import create_method_callbacks
 
@@ -240,16 +241,12 @@ def mixed_accuracy(logits: Tensor, batch: MixedBatch) -> Tensor:
 
 @torch.inference_mode()
 def predict(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[Tensor, Tensor]:
-    """Logits and labels of a whole loader, in eval mode (the previous mode is restored)."""
-    was_training = model.training
-    model.eval()
+    """Logits and labels of a whole loader, in eval mode (every module's mode is restored)."""
     logits, labels = [], []
-    try:
+    with evaluation_mode(model):
         for sample in loader:
             logits.append(model(sample["image"].to(device, non_blocking=True)).float().cpu())
             labels.append(sample["label"])
-    finally:
-        model.train(was_training)
     return torch.cat(logits), torch.cat(labels)
 
 

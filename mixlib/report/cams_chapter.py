@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mixlib.cams import CAM_METHODS, IOU_THRESHOLDS, borrowed_for_evaluation, compute_cams
+from mixlib.cams import CAM_METHODS, IOU_THRESHOLDS, compute_cams
 from mixlib.config import RunConfig
 from mixlib.data import denormalise
 from mixlib.data.synthetic import MASK_PART
 from mixlib.evaluation import centre_baseline_scores, predict_classes
+from mixlib.model_state import borrowed_for_evaluation
 from mixlib.report.chapter import draw_box, sample_indices
 from mixlib.report.statistics import (
     DETECTABLE_RULE,
