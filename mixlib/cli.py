@@ -20,6 +20,7 @@ COMMANDS = {
     "bench": ("mixlib.bench", "speed benchmarks that print ratios measured side by side"),
     "latency": ("mixlib.latency.cli", "model cost, measured latency and the Jetson AGX Orin projection"),
     "tune": ("mixlib.report.tuning", "the baseline's lr and weight decay from a grid, on validation only"),
+    "chapters": ("mixlib.report.chapters", "the book's templates (--notebooks) or its _toc.yml (--toc)"),
 }
 
 

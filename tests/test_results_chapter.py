@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from mixlib.report.summary import detectable_statement, display_table, summarise
+from mixlib.report.results_chapter import detectable_statement, display_table, summarise
 
 
 def runs(rows):

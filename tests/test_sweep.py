@@ -28,7 +28,7 @@ from mixlib.report.cluster import (
 )
 from mixlib.report.profiles import load_profile
 from mixlib.report.runner import execute_tasks, notebook_task
-from mixlib.training import train_run
+from mixlib.runs import train_run
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 TIMING = {"epoch_seconds"}  # the only metric that may differ between two runs of one configuration
