@@ -7,7 +7,7 @@ plain table of the project's own `mixlib.checks` functions rather than pydantic,
 values of several fields live in the project's registries and every other validating class of the
 project uses the same checks, so an error reads the same wherever it is raised.
 
-The method is the one field checked elsewhere: `method` names a run recipe (a mixing method, or a
+The method is the one field only checked for its form here: `method` names a run recipe (a mixing method, or a
 training recipe such as Proxy Attention, which adds callbacks), and recipes live above the training
 engine, which itself reads a RunConfig. So `mixlib.runs.recipes.check_recipe` checks `method`,
 `method_params` and `mix_probability` together; every place that takes a configuration from a user

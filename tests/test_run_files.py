@@ -7,7 +7,7 @@ import pytest
 
 from mixlib.latency.cli import load_checkpoint
 from mixlib.models import create_model
-from mixlib.runs import train
+from mixlib.runs import RunFolder, train
 from mixlib.runs.folder import METRICS
 from mixlib.training import CHECKPOINT, read_checkpoint
 
@@ -91,4 +91,6 @@ def test_every_run_file_is_written_by_an_atomic_replace(tmp_path, monkeypatch, t
 
     monkeypatch.setattr(os, "replace", recording_replace)
     train.train_run(tiny_config, tmp_path / "run", progress=False)
-    assert {"config.json", "checkpoint.pt", "history.csv", "metrics.json"} <= set(replaced)
+    folder = RunFolder(tmp_path / "run")
+    files = (folder.config_file, folder.checkpoint_files[0], folder.history_file, folder.metrics_file)
+    assert {path.name for path in files} <= set(replaced)

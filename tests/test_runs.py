@@ -117,7 +117,7 @@ def test_load_run_touches_no_global_state(finished_run, tiny_config, global_stat
 def test_load_run_gives_the_trained_weights(finished_run, tiny_config, tmp_path):
     shutil.copytree(finished_run, tmp_path / "run")
     loaded = load_run(tmp_path / "run")
-    trained = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["model"]
+    trained = torch.load(RunFolder(tmp_path / "run").checkpoint_files[0], weights_only=True)["model"]
     for name, value in loaded.model.state_dict().items():
         assert torch.equal(value, trained[name]), name
 

@@ -67,8 +67,9 @@ def test_resume_after_interrupt_gives_the_same_weights(tmp_path, tiny_config):
     straight = train_run(config, tmp_path / "straight", progress=False)
     with pytest.raises(Interrupt):
         train_run(config, tmp_path / "resumed", callbacks=[InterruptAtEpoch(3)], progress=False)
-    checkpoint = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)
-    assert len(checkpoint["history"]) == 2 and not (tmp_path / "resumed" / "metrics.json").exists()
+    resumed_folder = RunFolder(tmp_path / "resumed")
+    checkpoint = torch.load(resumed_folder.checkpoint_files[0], weights_only=False)
+    assert len(checkpoint["history"]) == 2 and not resumed_folder.is_finished()
     resumed = train_run(config, tmp_path / "resumed", progress=False)
     for name, value in straight.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[name]), name

@@ -32,6 +32,7 @@ from mixlib.report.statistics import (
     DETECTABLE_RULE,
     MIN_PAIRED_SEEDS,
     NO_DIFFERENCE,
+    best_on_validation,
     compare_with_reference,
     comparison_texts,
     mean_ratio,
@@ -152,8 +153,8 @@ def cam_map_size(config: RunConfig) -> int:
 
 
 def recommended(findings: Findings) -> str:
-    """The configuration with the highest mean final validation accuracy."""
-    return str(findings.runs.groupby("configuration", sort=False)["val_accuracy"].mean().idxmax())
+    """The configuration to use: the highest mean final validation accuracy."""
+    return best_on_validation(findings.runs)
 
 
 def family_sentence(

@@ -26,6 +26,7 @@ from mixlib.report.statistics import (
     NO_DIFFERENCE,
     NOT_RESOLVED,
     Comparison,
+    best_on_validation,
     correct,
     describe,
     mean_difference,
@@ -138,9 +139,7 @@ def mixes_images(method: str) -> bool:
 def best_by_validation(runs: pd.DataFrame) -> str | None:
     """The mixed-sample configuration with the highest mean final validation accuracy over seeds."""
     mixing = runs[runs["method"].map(mixes_images)]
-    if mixing.empty:
-        return None
-    return str(mixing.groupby("configuration", sort=False)["val_accuracy"].mean().idxmax())
+    return None if mixing.empty else best_on_validation(mixing)
 
 
 def references(report: ProxyReport, name: str) -> list[tuple[str, str]]:
