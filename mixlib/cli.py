@@ -21,6 +21,7 @@ COMMANDS = {
     "latency": ("mixlib.latency.cli", "model cost, measured latency and the Jetson AGX Orin projection"),
     "tune": ("mixlib.report.tuning", "the baseline's lr and weight decay from a grid, on validation only"),
     "pilot": ("mixlib.report.pilot", "validation accuracy and wall time at several schedule lengths"),
+    "chapters": ("mixlib.report.chapters", "the book's templates (--notebooks) or its _toc.yml (--toc)"),
 }
 
 

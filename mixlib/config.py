@@ -6,12 +6,17 @@ before any data is read, naming the parameter and the values it accepts. The che
 plain table of the project's own `mixlib.checks` functions rather than pydantic, because the allowed
 values of several fields live in the project's registries and every other validating class of the
 project uses the same checks, so an error reads the same wherever it is raised.
+
+The method is the one field only checked for its form here: `method` names a run recipe (a mixing method, or a
+training recipe such as Proxy Attention, which adds callbacks), and recipes live above the training
+engine, which itself reads a RunConfig. So `mixlib.runs.recipes.check_recipe` checks `method`,
+`method_params` and `mix_probability` together; every place that takes a configuration from a user
+(a profile, the training template) calls it before anything runs.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import math
 from collections.abc import Callable
@@ -19,6 +24,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from mixlib.cams import CAM_METHODS
 from mixlib.checks import (
     check_flag,
     check_int,
@@ -29,6 +35,9 @@ from mixlib.checks import (
     is_integer,
     is_number,
 )
+from mixlib.data import DATASETS
+from mixlib.models import check_model_name
+from mixlib.registry import Registry
 
 OPTIMIZERS = ("sgd", "adamw")
 DEVICES = ("auto", "cpu", "cuda")
@@ -51,13 +60,9 @@ def one_of(*allowed: str) -> Check:
     return lambda name, value: choose(name, value, allowed)
 
 
-def registered(module: str, registry: str) -> Check:
-    """A name in one of the project's registries, imported on first use (they import torch)."""
-
-    def check(name: str, value: Any) -> None:
-        getattr(importlib.import_module(module), registry).get(check_text(name, value), name)
-
-    return check
+def registered(registry: Registry) -> Check:
+    """A name in one of the project's registries."""
+    return lambda name, value: registry.get(check_text(name, value), name)
 
 
 def optional(check: Check) -> Check:
@@ -65,8 +70,6 @@ def optional(check: Check) -> Check:
 
 
 def model_name(name: str, value: Any) -> None:
-    from mixlib.models import check_model_name
-
     check_model_name(check_text(name, value))
 
 
@@ -90,7 +93,7 @@ def parameter_mapping(name: str, value: Any) -> None:
 
 FIELD_CHECKS: dict[str, Check] = {
     # data
-    "dataset": registered("mixlib.data", "DATASETS"),
+    "dataset": registered(DATASETS),
     "data_root": optional(check_text),
     "images_per_class": integer(1),
     "val_per_class": integer(1),
@@ -105,7 +108,7 @@ FIELD_CHECKS: dict[str, Check] = {
     "small_input": check_flag,
     "min_feature_size": integer(1),
     # augmentation and losses
-    "method": registered("mixlib.mixing", "MIXING"),
+    "method": check_text,  # with method_params, by mixlib.runs.recipes (see the module docstring)
     "method_params": parameter_mapping,
     "mix_probability": mix_probability,
     "label_smoothing": number(0.0, 1.0, high_open=True),
@@ -114,7 +117,7 @@ FIELD_CHECKS: dict[str, Check] = {
     "lambda_eq": number(0.0, high_open=True),
     "seam_scale": number(0.0, 1.0, low_open=True, high_open=True),
     # evaluation
-    "cam_method": registered("mixlib.cams", "CAM_METHODS"),
+    "cam_method": registered(CAM_METHODS),
     # optimisation
     "epochs": integer(1),
     "batch_size": batch_size,
@@ -186,9 +189,6 @@ class RunConfig:
     memory_budget_gib: float = 4.0  # training splits larger than this stream from disk
 
     def __post_init__(self) -> None:
-        from mixlib.mixing import create_batch_transform
-        from mixlib.proxy import create_method_callbacks
-
         unchecked = [f.name for f in fields(self) if f.name not in FIELD_CHECKS]
         if unchecked:
             raise TypeError(f"RunConfig field(s) {unchecked} have no row in FIELD_CHECKS; add one each")
@@ -200,9 +200,6 @@ class RunConfig:
                 problems.append(str(error))
         if problems:
             raise ValueError("; ".join(problems))
-        # checks method_params' keys and values, and that p is not also set by mix_probability
-        create_batch_transform(self.method, self.mix_probability, **self.method_params)
-        create_method_callbacks(self.method, self.method_params, self.epochs)  # and a schedule's length
 
     @classmethod
     def from_parameters(cls, params: dict[str, Any]) -> RunConfig:
@@ -258,26 +255,17 @@ def parse_json_mapping(name: str, text: str) -> dict:
     return value
 
 
+PACKAGE = Path(__file__).parent
 # Code that cannot change a trained model or its metrics: editing it must not retrain anything.
-NOT_TRAINING_CODE = (
-    "report/",
-    "latency/",
-    "bench.py",
-    "cli.py",
-    "__main__.py",
-    "mixing/bench.py",
-    "cams/bench.py",
-    "training_bench.py",
-)
+NOT_TRAINING_CODE = ("report/", "latency/", "bench/", "cli.py", "__main__.py")
 
 
-def code_version(training_only: bool = False) -> str:
+def code_version(training_only: bool = False, package: Path = PACKAGE) -> str:
     """Hash of the package's source: a run is only reused when the code that made it is unchanged.
 
     `training_only` leaves out the report, latency and benchmark code, so that a run folder survives
     an edit of a plot; the report runner hashes everything, so such an edit still rebuilds chapters.
     """
-    package = Path(__file__).parent
     digest = hashlib.sha256()
     for path in sorted(package.rglob("*.py")):
         relative = path.relative_to(package).as_posix()

@@ -33,6 +33,7 @@ from mixlib.cams import (
 )
 from mixlib.data import AnnotatedImageDataset
 from mixlib.data.splits import stratified_indices
+from mixlib.model_state import evaluation_mode
 
 FAITHFULNESS_STEPS = 10  # deletion/insertion curves in 10 steps: coarse, but far cheaper than RISE's rows
 FAITHFULNESS_SEED = 0  # the same sample of test images for every run on the same test split
@@ -79,9 +80,7 @@ def localisation_scores(
     val, test = stack(val_set), stack(test_set)
     if "box" not in val or "box" not in test:
         return {}
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluation_mode(model):
         val_cams = compute_cams(model, val["image"], val["label"], method=cam_method)
         thresholds = fit_cam_threshold(val_cams, test_boxes(val))
         test_cams = compute_cams(model, test["image"], test["label"], method=cam_method)
@@ -110,8 +109,6 @@ def localisation_scores(
             stratified_indices(test["label"].numpy(), faithfulness_images, FAITHFULNESS_SEED)
         )
         scores.update(faithfulness(model, test["image"][sample], predicted[sample], cam_method))
-    finally:
-        model.train(was_training)
     return scores
 
 

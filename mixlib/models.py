@@ -13,6 +13,8 @@ import timm
 import torch
 from torch import nn
 
+from mixlib.model_state import evaluation_mode
+
 SUPPORTED_OUTPUT_STRIDES = (32, 16, 8)
 
 
@@ -72,12 +74,9 @@ def feature_map_size(model: nn.Module, input_size: int) -> tuple[int, int]:
     """Spatial size of the CAM target layer's output for a square input."""
     captured: list[torch.Tensor] = []
     handle = cam_target_layer(model).register_forward_hook(lambda _m, _i, out: captured.append(out))
-    was_training = model.training
     try:
-        model.eval()
-        with torch.no_grad():
+        with evaluation_mode(model), torch.no_grad():
             model(torch.zeros(1, 3, input_size, input_size))
     finally:
         handle.remove()
-        model.train(was_training)
     return tuple(captured[0].shape[-2:])

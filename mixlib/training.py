@@ -1,4 +1,7 @@
-"""One training loop for every method: plug in a batch transform, extra loss terms and callbacks.
+"""The training engine: one loop for every method, with a batch transform, extra loss terms and
+callbacks plugged in; its steps, its checkpoints and the set-up it needs (device, seeds, optimiser,
+schedule, batch size). Which transform, terms and callbacks a run gets, and what a run folder holds
+besides the checkpoints, is composed above it, in `mixlib.runs`.
 
 The training split lives as uint8 tensors on the training device (or streams in uint8 batches when
 it exceeds the memory budget, `mixlib.data.stored`); every epoch draws batches by a seeded index
@@ -30,37 +33,18 @@ from torch.utils.data import DataLoader
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
-from mixlib.cams import create_loss_terms
 from mixlib.config import RunConfig, code_version, fingerprint
-from mixlib.data import (
-    AnnotatedImageDataset,
-    BatchAugment,
-    DataSplits,
-    ImageRecord,
-    TrainingImages,
-    eval_transform,
-    load_splits,
-    load_training_images,
-)
-from mixlib.evaluation import localisation_scores
-from mixlib.files import (
-    atomic_save_torch,
-    atomic_write_json,
-    atomic_write_text,
-    load_torch,
-    read_json,
-    read_or_set_aside,
-)
+from mixlib.data import AnnotatedImageDataset, BatchAugment, DataSplits, TrainingImages
+from mixlib.files import atomic_save_torch, atomic_write_text, load_torch, read_or_set_aside
 from mixlib.losses import LossTerm, MixedBatch, mixed_cross_entropy
-from mixlib.metrics import classification_metrics
-from mixlib.mixing import BatchTransform, create_batch_transform
-from mixlib.models import create_model
-from mixlib.proxy import create_method_callbacks
+from mixlib.mixing import BatchTransform
+from mixlib.model_state import evaluation_mode
 
+# the engine's files in a run folder (the whole folder's contract: `mixlib.runs.folder`)
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS_CHECKPOINT = "checkpoint.previous.pt"  # the epoch before; used when checkpoint.pt is damaged
-METRICS = "metrics.json"
 HISTORY = "history.csv"
+TENSORBOARD = "tensorboard"
 CPU_MAX_BATCH_SIZE = 256  # on a CPU memory never runs out first; the finder needs a ceiling
 EVAL_BATCH_SIZE = 256
 
@@ -240,16 +224,12 @@ def mixed_accuracy(logits: Tensor, batch: MixedBatch) -> Tensor:
 
 @torch.inference_mode()
 def predict(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[Tensor, Tensor]:
-    """Logits and labels of a whole loader, in eval mode (the previous mode is restored)."""
-    was_training = model.training
-    model.eval()
+    """Logits and labels of a whole loader, in eval mode (every module's mode is restored)."""
     logits, labels = [], []
-    try:
+    with evaluation_mode(model):
         for sample in loader:
             logits.append(model(sample["image"].to(device, non_blocking=True)).float().cpu())
             labels.append(sample["label"])
-    finally:
-        model.train(was_training)
     return torch.cat(logits), torch.cat(labels)
 
 
@@ -322,7 +302,7 @@ class Trainer:
 
     def fit(self) -> list[dict]:
         self.resume()
-        writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=len(self.history) + 1)
+        writer = SummaryWriter(str(self.run_dir / TENSORBOARD), purge_step=len(self.history) + 1)
         epochs = tqdm(
             range(len(self.history) + 1, self.config.epochs + 1),
             desc=f"{self.config.method} seed {self.config.seed}",
@@ -443,167 +423,3 @@ def plain_data(history: list[dict]) -> list[dict]:
 
 def run_fingerprint(config: RunConfig) -> str:
     return fingerprint({"config": config.to_dict(), "code": code_version(training_only=True)})
-
-
-# --------------------------------------------------------------------------- one whole run
-
-
-@dataclass
-class RunResult:
-    config: RunConfig
-    run_dir: Path
-    model: nn.Module
-    splits: DataSplits
-    history: pd.DataFrame
-    metrics: dict
-    reused: bool
-
-
-def build_datasets(
-    config: RunConfig, splits: DataSplits, device: torch.device | None = None
-) -> dict[str, TrainingImages | AnnotatedImageDataset]:
-    """The training split as stored tensors on `device` (the config's device by default); val/test sets."""
-    device = device or select_device(config.device)
-    return {
-        "train": load_training_images(
-            splits.train, config.image_size, device, config.memory_budget_gib, config.num_workers
-        ),
-        "val": build_eval_dataset(config, splits.val),
-        "test": build_eval_dataset(config, splits.test),
-    }
-
-
-def build_eval_dataset(config: RunConfig, records: list[ImageRecord]) -> AnnotatedImageDataset:
-    """Validation/test images, resized to the training size; large sources are cached at twice that."""
-    return AnnotatedImageDataset(records, eval_transform(config.image_size), 2 * config.image_size)
-
-
-def load_config_splits(config: RunConfig) -> DataSplits:
-    return load_splits(
-        config.dataset,
-        config.data_root,
-        config.images_per_class,
-        config.val_per_class,
-        config.test_per_class,
-        config.image_size,
-        config.split_seed,
-        config.short_classes,
-    )
-
-
-def train_run(
-    config: RunConfig,
-    run_dir: str | Path,
-    loss_terms: Sequence[LossTerm] = (),
-    callbacks: Sequence[Callback] = (),
-    progress: bool = True,
-) -> RunResult:
-    """Train (or resume, or reuse) one seed of one configuration and write its run folder.
-
-    The CAM loss terms of the config (Mixup-CAM, SEAM) are built here; `loss_terms` adds others.
-
-    A folder whose `metrics.json` carries this config's and code's fingerprint is reused as it is;
-    a matching `checkpoint.pt` is resumed; anything else starts from scratch.
-    """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    set_deterministic(config.deterministic)
-    seed_everything(config.seed)
-    device = select_device(config.device)
-    splits = load_config_splits(config)
-    model = create_model(
-        config.model, len(splits.classes), config.image_size, config.small_input, config.min_feature_size
-    ).to(device)
-    expected = run_fingerprint(config)
-    finished = read_metrics(run_dir)
-    if finished is not None and finished.get("fingerprint") == expected:
-        state = read_checkpoint(run_dir, expected)
-        if state is not None and len(state["history"]) == config.epochs:  # not an earlier epoch's
-            model.load_state_dict(state["model"])
-            history = pd.read_csv(run_dir / HISTORY)
-            return RunResult(config, run_dir, model.eval(), splits, history, finished, reused=True)
-
-    datasets = build_datasets(config, splits, device)
-    atomic_write_json(run_dir / "config.json", config.to_dict())
-    batch_size = resolve_batch_size(
-        config, model, len(splits.classes), device, len(datasets["train"]), run_dir
-    )
-    trainer = Trainer(
-        config,
-        run_dir,
-        model,
-        splits,
-        datasets["train"],
-        datasets["val"],
-        device,
-        batch_size,
-        create_batch_transform(config.method, config.mix_probability, **config.method_params),
-        [
-            *create_loss_terms(config.lambda_ent, config.lambda_con, config.lambda_eq, config.seam_scale),
-            *loss_terms,
-        ],
-        [*create_method_callbacks(config.method, config.method_params, config.epochs), *callbacks],
-        progress,
-    )
-    history = pd.DataFrame(trainer.fit())
-    logits, labels = predict(model, trainer.eval_loader(datasets["test"]), device)
-    metrics = classification_metrics(logits, labels, len(splits.classes))
-    metrics["localisation"] = localisation_scores(model, datasets["val"], datasets["test"], config.cam_method)
-    for callback in trainer.callbacks:
-        metrics.update(callback.run_metrics(trainer))
-    metrics.update(
-        fingerprint=expected,
-        seed=config.seed,
-        batch_size=batch_size,
-        device=str(device),
-        threads=torch.get_num_threads(),
-        train_images=len(datasets["train"]),
-        epoch_seconds=float(history["epoch_seconds"].mean()),
-        corrupt_images_skipped=len(splits.skipped) + sum(len(d.skipped) for d in datasets.values()),
-        skipped_files=[*splits.skipped, *(path for d in datasets.values() for path in d.skipped)],
-        dropped_classes=splits.dropped_classes,
-    )
-    atomic_write_json(run_dir / METRICS, metrics)
-    return RunResult(config, run_dir, model.eval(), splits, history, metrics, reused=False)
-
-
-def resolve_batch_size(
-    config: RunConfig,
-    model: nn.Module,
-    num_classes: int,
-    device: torch.device,
-    dataset_size: int,
-    run_dir: Path,
-) -> int:
-    """An explicit batch size, the one a checkpoint was trained with, or the finder's answer."""
-    if config.batch_size != "auto":
-        return int(config.batch_size)
-    state = read_checkpoint(run_dir, run_fingerprint(config))
-    if state is not None:
-        return int(state["batch_size"])
-    return find_batch_size(
-        model, (3, config.image_size, config.image_size), num_classes, device, dataset_size
-    )
-
-
-def read_metrics(run_dir: Path) -> dict | None:
-    return read_or_set_aside(Path(run_dir) / METRICS, read_json, "the run is trained again")
-
-
-def load_finished_run(run_dir: str | Path, expected: RunConfig | None = None) -> RunResult:
-    """A finished run folder as a RunResult (model weights loaded), without training anything.
-
-    Fails clearly when the folder is unfinished, was made by other code, or (given `expected`) was
-    trained with other parameters.
-    """
-    run_dir = Path(run_dir)
-    config_path = run_dir / "config.json"
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{run_dir} is not a run folder (no config.json)")
-    config = RunConfig.from_parameters(read_json(config_path))
-    if expected is not None and config != expected:
-        raise ValueError(f"{run_dir} was trained with other parameters than {expected}")
-    metrics = read_metrics(run_dir)
-    if metrics is None or metrics.get("fingerprint") != run_fingerprint(config):
-        raise FileNotFoundError(f"{run_dir} has no finished run for the current code; run the report first")
-    return train_run(config, run_dir, progress=False)

@@ -1,4 +1,5 @@
-"""Session fixtures: small on-disk datasets made once per test session, and the shared data folder."""
+"""Session fixtures: small on-disk datasets and the smallest run made once per test session, the
+shared data folder, and helpers that write run folders and benchmark arguments."""
 
 from __future__ import annotations
 
@@ -7,8 +8,16 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+import torch
 from PIL import Image
+
+from mixlib.config import RunConfig
+from mixlib.mixing import create_batch_transform
+from mixlib.models import create_model
+from mixlib.runs import RunFolder, train_run
+from mixlib.training import training_step
 
 SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 TINY_IMAGENET = Path(os.environ.get("MIXLIB_TINY_IMAGENET", SHARED_DATASETS / "tiny-imagenet-10"))
@@ -47,6 +56,47 @@ def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_image_folder(tmp_path_factory.mktemp("imagefolder"), classes=3, train=10, test=4)
 
 
+@pytest.fixture(scope="session")
+def tiny_config() -> RunConfig:
+    """The smallest run that still trains: the synthetic data's 10 classes, 6 training, 2 validation
+    and 2 test images each, at 32 px, one epoch of 3 batches. Tests change what they need with
+    `.replace(...)`."""
+    return RunConfig(
+        images_per_class=6,
+        val_per_class=2,
+        test_per_class=2,
+        image_size=32,
+        epochs=1,
+        batch_size=16,
+        warmup_epochs=0,
+    )
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory: pytest.TempPathFactory, tiny_config: RunConfig) -> Path:
+    """One finished run of `tiny_config` (localisation scores included); copy it before changing it."""
+    run_dir = tmp_path_factory.mktemp("finished-run") / "seed0"
+    train_run(tiny_config, run_dir, progress=False)
+    return run_dir
+
+
+def unmixed_step(model, optimizer, loss_terms) -> dict[str, float]:
+    """One training step without mixing, with `loss_terms`, on a random batch of 4 images at 32 px."""
+    inputs, targets = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 0])
+    return training_step(model, optimizer, inputs, targets, create_batch_transform("none"), loss_terms)
+
+
+def write_run_folder(folder: Path, config: RunConfig, metrics: dict, history: dict | None = None) -> Path:
+    """A finished run folder holding just what the chapters read: config, metrics and history."""
+    run = RunFolder(folder)
+    folder.mkdir(parents=True)
+    run.write_config(config)
+    run.write_metrics({"seed": config.seed, **metrics})
+    if history is not None:
+        pd.DataFrame(history).to_csv(run.history_file, index=False)
+    return folder
+
+
 class RunsCode:
     """Unpickling this calls `os.system`: what a malicious checkpoint does."""
 
@@ -60,10 +110,6 @@ class RunsCode:
 @pytest.fixture
 def code_running_checkpoint(tmp_path: Path) -> tuple[Path, Path]:
     """A checkpoint with real ResNet-10 weights and a pickled `os.system` call that would create `marker`."""
-    import torch
-
-    from mixlib.models import create_model
-
     marker = tmp_path / "code-ran"
     path = tmp_path / "evil.pt"
     state = create_model("resnet10t", 10, 32).state_dict()

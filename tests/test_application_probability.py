@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
 from mixlib.config import RunConfig
-from mixlib.mixing import METHODS, application_probability, create_batch_transform
+from mixlib.mixing import METHODS, create_batch_transform
 from mixlib.report.profiles import load_profile
-from mixlib.report.summary import collect_runs, display_table, summarise
+from mixlib.report.results_chapter import collect_runs, display_table, summarise
+from mixlib.runs import application_probability, check_recipe, create_recipe, run_folder
+from tests.conftest import write_run_folder
 
 STUDY_PROFILES = ("quick", "tiny-imagenet")
 
 
 def trained_probability(config: RunConfig) -> float | None:
-    """The `p` of the transform a run trains with, built as `mixlib.training.train` builds it."""
-    transform = create_batch_transform(config.method, config.mix_probability, **config.method_params)
-    return getattr(transform, "p", None)
+    """The `p` of the transform a run trains with, from the recipe `mixlib.runs.train_run` builds."""
+    return getattr(create_recipe(config).batch_transform, "p", None)
 
 
 @pytest.mark.parametrize("name", STUDY_PROFILES)
@@ -36,20 +35,26 @@ def test_every_mixing_configuration_of_a_study_profile_mixes_as_often(name, requ
     assert set(mixing.values()) == {0.5}, mixing
 
 
+def probability(method: str, params: dict, mix_probability: float | None = None) -> float | None:
+    return application_probability(
+        RunConfig(method=method, method_params=params, mix_probability=mix_probability, epochs=2)
+    )
+
+
 def test_without_a_profile_setting_each_method_keeps_its_published_probability():
-    published = {method.name: application_probability(method.name, {}) for method in METHODS}
+    published = {method.name: probability(method.name, {}) for method in METHODS}
     assert published["cutmix"] == published["saliencymix"] == 0.5  # CutMix / SaliencyMix CIFAR commands
     assert published["fmix"] == published["resizemix"] == published["puzzlemix"] == 1.0
-    assert application_probability("cutmix", {"p": 0.3}) == 0.3
-    assert application_probability("none", {}) is None
+    assert probability("cutmix", {"p": 0.3}) == 0.3
+    assert probability("none", {}) is None
 
 
 def test_the_common_probability_reaches_every_mixing_method_but_not_the_erasing_baselines():
     for method in METHODS:
         expected = 0.25 if method.mixes_images else method().p
-        assert application_probability(method.name, {}, 0.25) == expected, method.name
+        assert probability(method.name, {}, 0.25) == expected, method.name
     inner = {"schedule": [1, "p"], "mixing": "fmix"}
-    assert application_probability("proxy", inner, 0.25) == 0.25
+    assert probability("proxy", inner, 0.25) == 0.25
 
 
 def test_a_batch_is_mixed_with_the_common_probability():
@@ -69,14 +74,7 @@ def test_a_batch_is_mixed_with_the_common_probability():
 )
 def test_bad_mix_probability_is_a_clear_error(changes, message):
     with pytest.raises(ValueError, match=message):
-        RunConfig(epochs=2, **changes)
-
-
-def write_run(folder, config: RunConfig, accuracy: float) -> None:
-    folder.mkdir(parents=True)
-    (folder / "config.json").write_text(json.dumps(config.to_dict()))
-    metrics = {"seed": config.seed, "accuracy": accuracy, "macro_f1": accuracy, "ece": 0.1}
-    (folder / "metrics.json").write_text(json.dumps({**metrics, "macro_fpr": 0.1, "epoch_seconds": 1.0}))
+        check_recipe(RunConfig(epochs=2, **changes))
 
 
 def test_the_results_table_shows_each_configurations_application_probability(tmp_path):
@@ -87,9 +85,10 @@ def test_the_results_table_shows_each_configurations_application_probability(tmp
         "fmix-published": RunConfig(method="fmix"),
         "cutout": RunConfig(method="cutout", mix_probability=0.5),
     }
+    metrics = {"accuracy": 0.5, "macro_f1": 0.5, "ece": 0.1, "macro_fpr": 0.1, "epoch_seconds": 1.0}
     for name, config in configs.items():
-        write_run(tmp_path / name / "seed0", config, 0.5)
-    shown = display_table(summarise(collect_runs(tmp_path, list(configs))))
+        write_run_folder(run_folder(tmp_path, name, 0).path, config, metrics)
+    shown = display_table(summarise(collect_runs(tmp_path, list(configs), [0])))
     assert shown["application probability"].to_dict() == {
         "baseline": "–",
         "cutmix": "0.50",

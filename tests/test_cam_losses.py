@@ -18,9 +18,8 @@ from mixlib.cams import (
 )
 from mixlib.cams.losses import equivariance_loss, rescale
 from mixlib.losses import MixedBatch
-from mixlib.mixing import create_batch_transform
 from mixlib.models import create_model
-from mixlib.training import training_step
+from tests.conftest import unmixed_step
 
 
 class PixelwiseModel(nn.Module):
@@ -190,14 +189,7 @@ def test_all_terms_train_inside_the_training_step(resnet):
     optimizer = torch.optim.SGD(resnet.parameters(), lr=0.01)
     before = [p.detach().clone() for p in resnet.parameters()]
     terms = create_loss_terms(lambda_ent=0.1, lambda_con=0.1, lambda_eq=0.1)
-    parts = training_step(
-        resnet,
-        optimizer,
-        torch.randn(4, 3, 32, 32),
-        torch.tensor([0, 1, 2, 3]),
-        create_batch_transform("none"),
-        terms,
-    )
+    parts = unmixed_step(resnet, optimizer, terms)
     for name in ("mixup_cam_entropy", "mixup_cam_concentration", "seam_equivariance"):
         assert math.isfinite(parts[f"{name}_loss"]) and parts[f"{name}_loss"] > 0
     assert any(not torch.equal(b, p) for b, p in zip(before, resnet.parameters(), strict=True))

@@ -25,7 +25,7 @@ from mixlib.cams import (
 from mixlib.config import RunConfig
 from mixlib.data.splits import stratified_indices
 from mixlib.models import cam_target_layer, create_model
-from mixlib.training import build_eval_dataset, load_config_splits
+from mixlib.run_data import build_eval_dataset, load_config_splits
 
 SIZE = 32
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 from pathlib import Path
 
@@ -12,49 +11,34 @@ import numpy as np
 import pytest
 
 from mixlib.cams import CAM_METHODS
-from mixlib.config import RunConfig
+from mixlib.evaluation import centre_baseline_scores
 from mixlib.report import cams_chapter
-from mixlib.training import train_run
+from mixlib.run_data import build_eval_dataset, load_config_splits
+from mixlib.runs import RunFolder, run_folder, train_run
+from tests.conftest import write_run_folder
 
 matplotlib.use("Agg")
 
-TINY = {
-    "images_per_class": 6,
-    "val_per_class": 2,
-    "test_per_class": 2,
-    "image_size": 32,
-    "epochs": 1,
-    "batch_size": 16,
-    "warmup_epochs": 0,
-}
+
+@pytest.fixture(scope="module")
+def synthetic_run(finished_run) -> Path:
+    return finished_run
 
 
 @pytest.fixture(scope="module")
-def synthetic_run(tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("synthetic-run") / "seed0"
-    train_run(RunConfig(**TINY), run_dir, progress=False)
-    return run_dir
-
-
-@pytest.fixture(scope="module")
-def image_folder_run(tmp_path_factory, image_folder) -> Path:
+def image_folder_run(tmp_path_factory, image_folder, tiny_config) -> Path:
     run_dir = tmp_path_factory.mktemp("folder-run") / "seed0"
-    train_run(RunConfig(dataset="imagefolder", data_root=str(image_folder), **TINY), run_dir, progress=False)
+    config = tiny_config.replace(dataset="imagefolder", data_root=str(image_folder))
+    train_run(config, run_dir, progress=False)
     return run_dir
 
 
 def copy_run(source: Path, runs_dir: Path, name: str, seed: int = 0, model: bool = False, **changes) -> Path:
-    """A finished run copied to runs_dir/name/seed<k> (with its checkpoint only if `model`), with
-    top-level or localisation metrics changed."""
-    target = runs_dir / name / f"seed{seed}"
-    if model:
-        shutil.copytree(source, target)
-    else:
-        target.mkdir(parents=True)
-        for file in ("config.json", "metrics.json"):
-            shutil.copy(source / file, target / file)
-    metrics = json.loads((target / "metrics.json").read_text())
-    metrics["seed"] = seed
+    """A finished run copied to runs_dir/name/seed<k> (the whole folder if `model`, else its config and
+    metrics), with top-level or localisation metrics changed."""
+    target = run_folder(runs_dir, name, seed).path
+    original = RunFolder(source)
+    metrics = {**original.read_metrics(), "seed": seed}
     for key, value in changes.items():
         if key == "accuracy":
             metrics[key] = value
@@ -62,7 +46,11 @@ def copy_run(source: Path, runs_dir: Path, name: str, seed: int = 0, model: bool
             metrics["localisation"]["part_coverage"][key] = value
         else:
             metrics["localisation"][key] = value
-    (target / "metrics.json").write_text(json.dumps(metrics))
+    if model:
+        shutil.copytree(source, target)
+        RunFolder(target).write_metrics(metrics)
+    else:
+        write_run_folder(target, original.read_config().replace(seed=seed), metrics)
     return target
 
 
@@ -94,19 +82,24 @@ def scored_runs(synthetic_run, tmp_path) -> Path:
 
 
 def test_collect_reads_every_scalar_score(scored_runs):
-    runs = cams_chapter.collect_localisation(scored_runs, ["baseline", "cutmix"])
+    runs = cams_chapter.collect_localisation(scored_runs, ["baseline", "cutmix"], [0, 1])
     assert list(runs["configuration"]) == ["baseline", "baseline", "cutmix", "cutmix"]
     assert list(runs["seed"]) == [0, 1, 0, 1]
     assert runs["max_box_acc_v2"].tolist() == [10.0, 12.0, 30.0, 32.0]
-    assert runs[list(cams_chapter.SCORES)].notna().all().all()  # synthetic data has every score
+    assert runs[list(cams_chapter.CAM_SCORES)].notna().all().all()  # synthetic data has every score
     assert set(runs["cam_method"]) == {"gradcam"}
-    only_seed1 = cams_chapter.collect_localisation(scored_runs, ["baseline", "cutmix"], seeds=[1])
+    only_seed1 = cams_chapter.collect_localisation(scored_runs, ["baseline", "cutmix"], [1])
     assert list(only_seed1["seed"]) == [1, 1]
+    assert only_seed1["run_dir"].tolist() == [
+        str(scored_runs / name / "seed1") for name in ("baseline", "cutmix")
+    ]
 
 
 def test_summary_has_one_row_per_configuration_with_mean_std_and_verdicts(scored_runs):
     names = ["baseline", "cutmix", "noisy", "single"]
-    summary = cams_chapter.summarise_localisation(cams_chapter.collect_localisation(scored_runs, names))
+    summary = cams_chapter.summarise_localisation(
+        cams_chapter.collect_localisation(scored_runs, names, [0, 1])
+    )
     assert list(summary.index) == names
     assert summary["seeds"].tolist() == [2, 2, 2, 1]
     assert summary.loc["cutmix", "max_box_acc_v2_mean"] == pytest.approx(31.0)
@@ -125,7 +118,7 @@ def test_summary_has_one_row_per_configuration_with_mean_std_and_verdicts(scored
     assert summary.loc["single", "part_ratio_verdict"] == "not resolved"
     shown = cams_chapter.display_scores(summary, cams_chapter.BOX_TABLE)
     assert shown.loc["cutmix", "MaxBoxAccV2 %, τ from val"] == "31.0 ± 1.4"
-    assert shown.loc["cutmix", "accuracy %"] == "56.0 ± 1.4"
+    assert shown.loc["cutmix", "accuracy %"] == "56.00 ± 1.41"
     assert shown.loc["single", "MaxBoxAccV2 %, τ from val"] == "40.0"  # no spread from one seed
     assert shown.loc["cutmix", "Δ MaxBoxAccV2 vs baseline"] == "better, +20.0 [+20.0, +20.0]"
     assert shown.loc["noisy", "Δ MaxBoxAccV2 vs baseline"].startswith("no detectable difference, interval [")
@@ -133,7 +126,9 @@ def test_summary_has_one_row_per_configuration_with_mean_std_and_verdicts(scored
 
 def test_noise_statement_names_each_verdict_group(scored_runs):
     names = ["baseline", "cutmix", "noisy", "single"]
-    summary = cams_chapter.summarise_localisation(cams_chapter.collect_localisation(scored_runs, names))
+    summary = cams_chapter.summarise_localisation(
+        cams_chapter.collect_localisation(scored_runs, names, [0, 1])
+    )
     text = cams_chapter.noise_statement(summary)
     box_line, part_line = text.splitlines()
     assert box_line.startswith("- **MaxBoxAccV2**")
@@ -143,36 +138,64 @@ def test_noise_statement_names_each_verdict_group(scored_runs):
     assert "Smallest detectable difference" in box_line
     assert "no detectable difference from the baseline: cutmix (interval [" in part_line
     without_baseline = cams_chapter.summarise_localisation(
-        cams_chapter.collect_localisation(scored_runs, ["cutmix", "noisy"])
+        cams_chapter.collect_localisation(scored_runs, ["cutmix", "noisy"], [0, 1])
     )
     assert "no configuration named `baseline`" in cams_chapter.noise_statement(without_baseline)
 
 
-def test_centre_baseline_is_scored_on_the_run_splits_and_compared(scored_runs):
-    names = ["baseline", "cutmix", "noisy", "single"]
-    runs = cams_chapter.collect_localisation(scored_runs, names)
-    text = cams_chapter.centre_baseline_statement(scored_runs / "baseline" / "seed0", runs)
-    reference = float(text.split("MaxBoxAccV2 **")[1].split(" %")[0])
-    assert 0.0 <= reference <= 100.0
-    comparison = cams_chapter.compare_with_centre(runs, reference)
-    assert comparison.loc["cutmix", "estimate"] == pytest.approx(31.0 - reference, abs=0.1)
-    assert comparison.loc["single", "verdict"] == "not resolved"
-    above = comparison.index[comparison["verdict"] == "better"].tolist()
-    if above:
-        assert f"above it (Holm-corrected 95 % interval over seeds): {', '.join(above)}." in text
-    else:
-        assert "no better than a fixed guess" in text
-    assert "cutmix: " in text
+@pytest.fixture(scope="module")
+def centre_reference(synthetic_run) -> float:
+    """The centre-Gaussian map's MaxBoxAccV2 on the tiny run's splits, computed here from the library."""
+    config = RunFolder(synthetic_run).read_config()
+    splits = load_config_splits(config)
+    scores = centre_baseline_scores(
+        build_eval_dataset(config, splits.val), build_eval_dataset(config, splits.test)
+    )
+    return scores["max_box_acc_v2"]
+
+
+def centre_runs(synthetic_run, runs_dir: Path, offsets: dict[str, tuple[float, ...]], reference: float):
+    """Runs whose MaxBoxAccV2 lies `offsets` points (one per seed) from the centre reference."""
+    for name, per_seed in offsets.items():
+        for seed, offset in enumerate(per_seed):
+            copy_run(synthetic_run, runs_dir, name, seed, max_box_acc_v2=reference + offset)
+    return cams_chapter.collect_localisation(runs_dir, list(offsets), [0, 1])
+
+
+def test_centre_baseline_names_the_configurations_above_it(synthetic_run, centre_reference, tmp_path):
+    offsets = {"baseline": (-1.0, 2.0), "cutmix": (20.0, 20.0), "mixup": (5.0, 5.0), "single": (30.0,)}
+    runs = centre_runs(synthetic_run, tmp_path, offsets, centre_reference)
+    text = cams_chapter.centre_baseline_statement(runs)
+    assert f"scores MaxBoxAccV2 **{centre_reference:.1f} %** on this test split" in text
+    assert "above it (Holm-corrected 95 % interval over seeds): cutmix, mixup." in text
+    comparison = cams_chapter.compare_with_centre(runs, centre_reference)
+    assert comparison["verdict"].to_dict() == {
+        "baseline": "no detectable difference",
+        "cutmix": "better",
+        "mixup": "better",
+        "single": "not resolved",
+    }
+    assert comparison.loc["cutmix", "estimate"] == pytest.approx(20.0)
+    assert "cutmix: better, +20.0 [+20.0, +20.0] pts" in text
+
+
+def test_centre_baseline_says_when_no_cam_beats_the_guess(synthetic_run, centre_reference, tmp_path):
+    runs = centre_runs(
+        synthetic_run, tmp_path, {"baseline": (-3.0, 1.0), "cutmix": (-2.0, -2.0)}, centre_reference
+    )
+    text = cams_chapter.centre_baseline_statement(runs)
+    assert "No configuration's MaxBoxAccV2 is detectably above it" in text
+    assert "cutmix: worse, -2.0 [-2.0, -2.0] pts" in text
 
 
 def test_centre_baseline_needs_boxes(image_folder_run, tmp_path):
     copy_run(image_folder_run, tmp_path, "baseline")
-    runs = cams_chapter.collect_localisation(tmp_path, ["baseline"])
-    assert cams_chapter.centre_baseline_statement(tmp_path / "baseline" / "seed0", runs) == ""
+    runs = cams_chapter.collect_localisation(tmp_path, ["baseline"], [0])
+    assert cams_chapter.centre_baseline_statement(runs) == ""
 
 
 def test_plot_shows_part_ratio_only_where_masks_exist(scored_runs, tmp_path):
-    runs = cams_chapter.collect_localisation(scored_runs, ["baseline", "cutmix"])
+    runs = cams_chapter.collect_localisation(scored_runs, ["baseline", "cutmix"], [0, 1])
     with_parts = cams_chapter.plot_localisation(cams_chapter.summarise_localisation(runs))
     assert len(with_parts.axes) == 2
     boxes_only = runs.assign(**{column: np.nan for column in cams_chapter.PART_TABLE})
@@ -182,7 +205,7 @@ def test_plot_shows_part_ratio_only_where_masks_exist(scored_runs, tmp_path):
 
 def test_data_without_boxes_has_no_scores(image_folder_run, tmp_path):
     copy_run(image_folder_run, tmp_path, "baseline")
-    runs = cams_chapter.collect_localisation(tmp_path, ["baseline"])
+    runs = cams_chapter.collect_localisation(tmp_path, ["baseline"], [0])
     assert not cams_chapter.has_localisation(runs)
     assert runs["accuracy"].notna().all()
     shown = cams_chapter.display_scores(cams_chapter.summarise_localisation(runs), cams_chapter.BOX_TABLE)
@@ -191,7 +214,7 @@ def test_data_without_boxes_has_no_scores(image_folder_run, tmp_path):
 
 def test_missing_runs_fail_clearly(tmp_path):
     with pytest.raises(FileNotFoundError, match="no finished runs"):
-        cams_chapter.collect_localisation(tmp_path, ["baseline"])
+        cams_chapter.collect_localisation(tmp_path, ["baseline"], [0])
 
 
 # --------------------------------------------------------------------------- gallery

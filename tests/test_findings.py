@@ -3,17 +3,15 @@ and when the data has no boxes."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from mixlib.cli import build_parser
 from mixlib.config import RunConfig
-from mixlib.report import findings as page
-
-TINY = dict(images_per_class=4, val_per_class=2, test_per_class=2, image_size=32, epochs=3)
+from mixlib.report import findings_chapter as page
+from mixlib.runs import run_folder
+from tests.conftest import write_run_folder
 
 
 def localisation(box: float, part_ratio: float) -> dict:
@@ -36,14 +34,10 @@ def localisation(box: float, part_ratio: float) -> dict:
 
 
 def write_run(
-    root: Path, name: str, method: str, seed: int, accuracy: float, seconds: float, **options
+    root: Path, base: RunConfig, name: str, method: str, seed: int, accuracy: float, seconds: float, **options
 ) -> None:
-    folder = root / name / f"seed{seed}"
-    folder.mkdir(parents=True)
-    config = RunConfig(**{**TINY, **options.get("config", {})}, method=method, seed=seed)
-    (folder / "config.json").write_text(json.dumps(config.to_dict()))
+    config = base.replace(**options.get("config", {}), method=method, seed=seed)
     metrics = {
-        "seed": seed,
         "accuracy": accuracy,
         "macro_f1": accuracy,
         "ece": 0.1,
@@ -52,26 +46,35 @@ def write_run(
         "confusion_matrix": [[1] * 10] * 10,
         "localisation": options.get("localisation", {}),
     }
-    (folder / "metrics.json").write_text(json.dumps(metrics))
     history = {
         "epoch": [1, 2, 3],
         "val_accuracy": [0.1, 0.2, options.get("val", accuracy)],
         "epoch_seconds": [1] * 3,
     }
-    pd.DataFrame(history).to_csv(folder / "history.csv", index=False)
+    write_run_folder(run_folder(root, name, seed).path, config, metrics, history)
 
 
-def profile(root: Path, table: dict, **options) -> page.Findings:
+@pytest.fixture
+def profile(tiny_config):
+    """Findings over hand-made runs: configuration -> (method, [(accuracy, seconds, *localisation)])."""
+
+    def make(root: Path, table: dict, **options) -> page.Findings:
+        return write_profile(root, tiny_config.replace(epochs=3), table, **options)
+
+    return make
+
+
+def write_profile(root: Path, base: RunConfig, table: dict, **options) -> page.Findings:
     for name, (method, per_seed) in table.items():
         for seed, (accuracy, seconds, *extra) in enumerate(per_seed):
             run_options = dict(options)
             if extra:
                 run_options["localisation"] = localisation(*extra)
-            write_run(root, name, method, seed, accuracy, seconds, **run_options)
+            write_run(root, base, name, method, seed, accuracy, seconds, **run_options)
     return page.load_findings("quick", root, list(table), [0, 1, 2])
 
 
-def test_a_clear_gain_is_named_with_its_interval(tmp_path, monkeypatch):
+def test_a_clear_gain_is_named_with_its_interval(tmp_path, monkeypatch, profile):
     monkeypatch.setenv("MIXLIB_CACHE", str(tmp_path / "cache"))
     found = profile(
         tmp_path / "runs",
@@ -103,7 +106,7 @@ def test_a_clear_gain_is_named_with_its_interval(tmp_path, monkeypatch):
     assert notes.startswith("**Other papers' settings, not this run's.**") and "80 epochs" in notes
 
 
-def test_no_difference_is_said_with_the_interval_and_the_detectable_size(tmp_path):
+def test_no_difference_is_said_with_the_interval_and_the_detectable_size(tmp_path, profile):
     found = profile(
         tmp_path,
         {
@@ -126,7 +129,7 @@ def test_no_difference_is_said_with_the_interval_and_the_detectable_size(tmp_pat
     assert page.this_run_localisation(found)["cam"] == "unavailable (no boxes)"
 
 
-def test_latency_sentence_gives_a_command_the_cli_accepts(tmp_path):
+def test_latency_sentence_gives_a_command_the_cli_accepts(tmp_path, profile):
     found = profile(
         tmp_path, {"baseline": ("none", [(0.5, 1.0), (0.6, 1.0)])}, config={"min_feature_size": 4}
     )

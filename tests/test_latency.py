@@ -213,7 +213,13 @@ def test_measured_csv_replaces_the_projection(tmp_path, monkeypatch):
     assert ("Jetson AGX Orin 64 GB", "fp16") not in orin.index  # replaced
     assert orin.loc[("Jetson AGX Orin 64 GB", "int8"), "kind"] == "projected"  # a Nano does not replace it
     assert orin.loc[("Jetson Orin Nano", "int8"), "kind"] == "measured"
-    assert plot_latency_vs_flops(table).lines
+    lines = {line.get_label(): line for line in plot_latency_vs_flops(table).lines}
+    assert list(lines["measured FP16"].get_ydata()) == [0.291016]  # the AGX Orin's measurement
+    assert len(lines["measured INT8"].get_ydata()) == 0  # the Nano's row stays in the table only
+    projected = orin.loc[("Jetson AGX Orin 64 GB", "int8")]
+    x, y = lines["projected INT8"].get_data()  # the AGX Orin's projection (NaN below the anchors)
+    assert np.array_equal(y, [projected["latency_ms"]], equal_nan=True)
+    assert x[0] == pytest.approx(projected["gflops"], rel=0.05)
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ import pytest
 import torch
 from torch import nn
 
-from mixlib.config import RunConfig
 from mixlib.latency import orin_measure
-from mixlib.latency.chapter import (
+from mixlib.latency.measured import schema_markdown
+from mixlib.report.latency_chapter import (
     Architecture,
     TrainedModel,
     architecture_of,
@@ -30,30 +30,20 @@ from mixlib.latency.chapter import (
     plot_latency,
     trtexec_markdown,
 )
-from mixlib.latency.measured import schema_markdown
-from mixlib.training import train_run
+from mixlib.runs import run_folder
 
 matplotlib.use("Agg")
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-TINY_RUN = RunConfig(
-    images_per_class=6,
-    val_per_class=2,
-    test_per_class=2,
-    image_size=32,
-    epochs=1,
-    batch_size=16,
-    warmup_epochs=0,
-)
 AGX_ORIN = "Jetson AGX Orin Developer Kit"
 
 
 @pytest.fixture(scope="module")
-def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Configurations `a` and `b`: one tiny trained run, and a copy of it under a second name."""
+def runs_dir(tmp_path_factory: pytest.TempPathFactory, finished_run: Path) -> Path:
+    """Configurations `a` and `b`: copies of one tiny finished run under two names."""
     runs = tmp_path_factory.mktemp("runs")
-    train_run(TINY_RUN, runs / "a" / "seed0", progress=False)
-    shutil.copytree(runs / "a", runs / "b")
+    for name in ("a", "b"):
+        shutil.copytree(finished_run, run_folder(runs, name, 0).path)
     return runs
 
 
@@ -88,8 +78,8 @@ def chapter(runs_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 @pytest.mark.parametrize(
     ("image_size", "small_input", "stride"), [(32, True, 8), (64, True, 8), (128, True, 16), (64, False, 32)]
 )
-def test_architecture_follows_the_output_stride(image_size, small_input, stride):
-    config = TINY_RUN.replace(image_size=image_size, small_input=small_input)
+def test_architecture_follows_the_output_stride(tiny_config, image_size, small_input, stride):
+    config = tiny_config.replace(image_size=image_size, small_input=small_input)
     assert architecture_of(config, 10) == Architecture("resnet10t", image_size, 10, stride)
 
 
@@ -136,7 +126,11 @@ def test_measured_csv_replaces_the_projection_in_the_chapter(chapter):
     measured = orin_measured_table(chapter)
     assert sorted(measured["device"]) == sorted([AGX_ORIN, "Jetson Orin Nano"])
     assert "measured_maxn.csv" in measured_note(chapter) and "1 replace" in measured_note(chapter)
-    assert plot_latency(chapter).axes[0].lines
+    lines = {line.get_label(): line for line in plot_latency(chapter).axes[0].lines}
+    measured_x, measured_y = lines["measured FP16"].get_data()
+    assert list(measured_y) == [0.2]  # the AGX Orin row, at the architecture's FLOPs
+    assert measured_x[0] == pytest.approx(chapter.reports[0]["cost"]["gflops"], rel=0.05)
+    assert len(lines["measured INT8"].get_xdata()) == 0  # the Orin Nano's row is not an AGX Orin's
 
 
 def test_latency_here_is_measured_with_the_chosen_threads(runs_dir, tmp_path):

@@ -1,22 +1,18 @@
-import argparse
-
 import pytest
 
-from mixlib.mixing import bench
+from mixlib.bench import mixing as bench
 from tests.conftest import parsed_bench_args
 
-
-def small_args(**overrides) -> argparse.Namespace:
-    return parsed_bench_args(
-        bench,
-        ["--batch-size", "4", "--image-size", "16", "--repeats", "2", "--model-repeats", "1"]
-        + ["--step-batch-size", "2", "--step-repeats", "1", "--device", "cpu"],
-        **overrides,
-    )
+SMALL = [
+    *("--batch-size", "4", "--image-size", "16", "--repeats", "2", "--model-repeats", "1"),
+    *("--step-batch-size", "2", "--step-repeats", "1", "--device", "cpu"),
+]
 
 
 def test_benchmark_times_each_method_per_sample_and_per_batch_against_the_libraries():
-    result = bench.benchmark(small_args(methods="mixup,cutmix,random_erasing,puzzlemix", malloc="default"))
+    result = bench.benchmark(
+        parsed_bench_args(bench, SMALL, methods="mixup,cutmix,random_erasing,puzzlemix", malloc="default")
+    )
     rows = {row["method"]: row for row in result["results"]["cpu"]["transforms"]}
     assert {"mixup (per batch)", "cutmix (per batch)"} <= set(rows)
     # Methods without a per_sample option, and the slow model-based ones, are timed once.
@@ -36,15 +32,15 @@ def test_benchmark_times_each_method_per_sample_and_per_batch_against_the_librar
 
 
 def test_the_steady_allocator_is_reported_where_glibc_takes_it():
-    result = bench.benchmark(small_args(methods="mixup", malloc="steady"))
+    result = bench.benchmark(parsed_bench_args(bench, SMALL, methods="mixup", malloc="steady"))
     assert result["machine"]["malloc"] == ("steady" if bench.steady_allocator() else "default")
 
 
 def test_benchmark_rejects_bad_options_by_name():
     with pytest.raises(ValueError, match="--repeats must be at least 1"):
-        bench.benchmark(small_args(repeats=0))
+        bench.benchmark(parsed_bench_args(bench, SMALL, repeats=0))
     with pytest.raises(ValueError, match="unknown --methods entry 'mixpu'; allowed values: .*cutmix"):
-        bench.benchmark(small_args(methods="mixpu"))
+        bench.benchmark(parsed_bench_args(bench, SMALL, methods="mixpu"))
 
 
 def test_speed_targets_name_the_rows_that_miss_them():

@@ -22,14 +22,26 @@ def test_every_mixing_method_is_explained_with_a_formula_and_source():
         assert "$$" in mixing_chapter.explanation_markdown(name, entry)
 
 
-def test_gallery_titles_carry_the_label_weights():
-    images, labels = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+def test_gallery_titles_carry_each_images_labels_and_weights():
+    images, labels, names = (
+        torch.randn(4, 3, 32, 32),
+        torch.tensor([0, 1, 2, 3]),
+        ["ant", "bee", "cat", "dog"],
+    )
     model = create_model("resnet10t", num_classes=4, input_size=32)
-    figure = mixing_chapter.plot_method_gallery("cutmix", images, labels, ["a", "b", "c", "d"], model)
-    titles = [axis.get_title() for axis in figure.axes]
-    assert len(titles) == 4 and all("+" in t or "λ" in t for t in titles)
-    plain = mixing_chapter.plot_method_gallery("none", images, labels, ["a", "b", "c", "d"], model)
-    assert all("λ = 1.00" in axis.get_title() for axis in plain.axes)
+    figure = mixing_chapter.plot_method_gallery("cutmix", images, labels, names, model, seed=3)
+    # the batch the gallery shows: CutMix forced on, drawn from the gallery's seed
+    batch = create_batch_transform("cutmix", p=1.0)(
+        images, labels, generator=torch.Generator().manual_seed(3)
+    )
+    expected = [
+        f"{names[int(a)]} {float(lam):.2f}\n+ {names[int(b)]} {1 - float(lam):.2f}"
+        for a, b, lam in zip(batch.targets_a, batch.targets_b, batch.lam, strict=True)
+    ]
+    assert [axis.get_title() for axis in figure.axes] == expected
+    assert all(0 < float(lam) < 1 for lam in batch.lam) and not torch.equal(batch.targets_a, batch.targets_b)
+    plain = mixing_chapter.plot_method_gallery("none", images, labels, names, model)
+    assert [axis.get_title() for axis in plain.axes] == [f"{name}\nλ = 1.00" for name in names]
 
 
 def test_resizemix_and_random_erasing_are_explained_as_the_code_draws_them():

@@ -3,51 +3,37 @@ handling (training set only, clear/keep), exact resume, and what a run records."
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import torch
 
 from mixlib.config import RunConfig
 from mixlib.data import AnnotatedImageDataset, ResidentImages, denormalise
 from mixlib.losses import MixedBatch
-from mixlib.mixing import CutMix, create_batch_transform
-from mixlib.models import create_model
 from mixlib.proxy import (
+    ProxyAttention,
     ProxySettings,
     alter_images,
-    create_method_callbacks,
     parse_schedule,
     select_misclassified,
 )
-from mixlib.proxy.callback import ProxyAttention
 from mixlib.proxy.images import to_uint8
 from mixlib.report import proxy_chapter
-from mixlib.training import (
-    Callback,
-    Trainer,
-    build_datasets,
-    build_eval_dataset,
-    load_config_splits,
-    predict,
-    train_run,
-)
+from mixlib.run_data import build_eval_dataset, load_config_splits
+from mixlib.runs import RunFolder, build_trainer, check_recipe, create_recipe, run_folder, train_run
+from mixlib.training import Callback, Trainer, predict
+from tests.conftest import write_run_folder
 
-TINY = dict(
-    images_per_class=6,
-    val_per_class=2,
-    test_per_class=2,
-    image_size=32,
-    epochs=3,
-    batch_size=16,
-    warmup_epochs=0,
-    method="proxy",
-)
 KEEP = {"schedule": [1, "p", "p"], "fraction": 0.5}
+
+
+@pytest.fixture(scope="module")
+def proxy_config(tiny_config) -> RunConfig:
+    """Three epochs of Proxy Attention whose proxy steps make images in epochs 2 and 3."""
+    return tiny_config.replace(method="proxy", method_params=KEEP, epochs=3)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -130,28 +116,20 @@ def test_malformed_schedules_are_rejected(schedule):
         ({**KEEP, "replacement": "zero"}, r"method_params\.replacement"),
         ({**KEEP, "clear_every_step": "yes"}, r"method_params\.clear_every_step"),
         ({**KEEP, "cam_batch_size": 0}, r"method_params\.cam_batch_size"),
-        ({**KEEP, "mixing": "proxy"}, r"method_params\.mixing"),
+        ({**KEEP, "mixing": "proxy"}, r"unknown method_params\.mixing 'proxy'; allowed values: .*cutmix"),
         ({**KEEP, "mixing": "cutmix", "mixing_params": {"alpha": -1}}, r"mixing_params: .*alpha must be"),
-        ({**KEEP, "mixing": "cutmxi"}, r"unknown method 'cutmxi'"),
+        ({**KEEP, "mixing": "cutmxi"}, r"unknown method_params\.mixing 'cutmxi'"),
     ],
 )
-def test_run_config_rejects_bad_proxy_parameters_early(method_params, message):
+def test_bad_proxy_parameters_are_rejected_before_the_run(proxy_config, method_params, message):
     with pytest.raises(ValueError, match=message):
-        RunConfig(**{**TINY, "method_params": method_params})
+        check_recipe(proxy_config.replace(method_params=method_params))
 
 
-def test_registry_entry_is_the_inner_mixing_transform():
-    transform = create_batch_transform("proxy", **KEEP, mixing="cutmix", mixing_params={"alpha": 0.5})
-    assert isinstance(transform, CutMix) and transform.alpha == 0.5
+def test_without_inner_mixing_a_batch_trains_as_it_comes(proxy_config):
     inputs, targets = torch.randn(4, 3, 8, 8), torch.tensor([0, 1, 2, 3])
-    plain = create_batch_transform("proxy", **KEEP)(inputs, targets)
+    plain = create_recipe(proxy_config).batch_transform(inputs, targets)
     assert isinstance(plain, MixedBatch) and torch.equal(plain.inputs, inputs) and torch.all(plain.lam == 1)
-
-
-def test_callbacks_only_for_proxy():
-    assert create_method_callbacks("cutmix", {"alpha": 1.0}, 3) == []
-    (callback,) = create_method_callbacks("proxy", KEEP, 3)
-    assert isinstance(callback, ProxyAttention) and callback.proxy_epochs == {2, 3}
 
 
 def test_reference_defaults():
@@ -254,30 +232,18 @@ def test_statistic_replacements_fill_hot_pixels(replacement, value):
 # -- the callback on a real (untrained) trainer -----------------------------------------------------
 
 
-def make_trainer(tmp_path: Path, method_params: dict) -> Trainer:
-    config = RunConfig(**{**TINY, "method_params": method_params})
-    splits = load_config_splits(config)
-    datasets = build_datasets(config, splits)
+def make_trainer(tmp_path: Path, config: RunConfig) -> tuple[Trainer, ProxyAttention]:
+    """An untrained engine built as a run builds it, and its proxy callback (the hooks are called by
+    hand)."""
     torch.manual_seed(0)
-    model = create_model(config.model, len(splits.classes), config.image_size)
-    return Trainer(
-        config,
-        tmp_path,
-        model,
-        splits,
-        datasets["train"],
-        datasets["val"],
-        torch.device("cpu"),
-        config.batch_size,
-        create_batch_transform(config.method, **config.method_params),
-        progress=False,
-    )
+    recipe = create_recipe(config)
+    return build_trainer(config, RunFolder(tmp_path), recipe, progress=False), recipe.callbacks[0]
 
 
-def test_proxies_come_from_misclassified_training_images_only(tmp_path):
-    trainer = make_trainer(tmp_path, {**KEEP, "threshold": 0.5, "weight": 1.0})
+def test_proxies_come_from_misclassified_training_images_only(tmp_path, proxy_config):
+    config = proxy_config.replace(method_params={**KEEP, "threshold": 0.5, "weight": 1.0})
+    trainer, callback = make_trainer(tmp_path, config)
     base, val_set = trainer.train_set, trainer.val_set
-    callback = ProxyAttention(ProxySettings.from_params(trainer.config.method_params, 3))
     callback.on_epoch_start(trainer, 1)
     assert trainer.train_set is base
     callback.on_epoch_start(trainer, 2)
@@ -306,10 +272,10 @@ def test_proxies_come_from_misclassified_training_images_only(tmp_path):
 
 
 @pytest.mark.parametrize("clear", [True, False])
-def test_clear_every_step_drops_proxies_and_keeping_accumulates(tmp_path, clear):
-    trainer = make_trainer(tmp_path, {"schedule": [1, "p", "p"], "fraction": 0.5, "clear_every_step": clear})
+def test_clear_every_step_drops_proxies_and_keeping_accumulates(tmp_path, proxy_config, clear):
+    config = proxy_config.replace(method_params={**KEEP, "clear_every_step": clear})
+    trainer, callback = make_trainer(tmp_path, config)
     base = trainer.train_set
-    callback = create_method_callbacks("proxy", trainer.config.method_params, 3)[0]
     sizes, made = [], []
     for epoch in (1, 2, 3):
         callback.on_epoch_start(trainer, epoch)
@@ -364,8 +330,8 @@ def folder_listing() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    config = RunConfig(**{**TINY, "method_params": KEEP})
+def runs(tmp_path_factory, proxy_config):
+    config = proxy_config
     root = tmp_path_factory.mktemp("proxy-runs")
     before, data_before = eval_snapshot(config), folder_listing()
     watch = Watch()
@@ -419,7 +385,7 @@ def test_run_records_counts_and_time(runs):
     assert runs["watch"].train_sizes == [60, 60 + made2, 60 + made2 + made3]
     assert proxy["seconds"] == pytest.approx(history["proxy_seconds"].sum()) and proxy["seconds"] > 0
     assert 0 < proxy["share_of_time"] < 1
-    examples = torch.load(result.run_dir / "proxy" / "examples.pt", weights_only=True)
+    examples = torch.load(RunFolder(result.run_dir).proxy_examples, weights_only=True)
     assert examples["epoch"] == 2 and examples["originals"].shape == examples["proxies"].shape
     assert examples["cams"].shape == examples["originals"].shape[:1] + examples["originals"].shape[2:]
 
@@ -427,18 +393,13 @@ def test_run_records_counts_and_time(runs):
 # -- the report chapter -----------------------------------------------------------------------------
 
 
-def write_run(folder: Path, method: str, seed: int, test: float, val: float, params=None, proxy=None) -> None:
+def write_run(folder: Path, config: RunConfig, test: float, val: float, proxy=None) -> None:
     """A finished run folder with just what the chapter reads."""
-    folder.mkdir(parents=True)
-    config = RunConfig(**{**TINY, "method": method, "method_params": params or {}, "seed": seed})
-    (folder / "config.json").write_text(json.dumps(config.to_dict()))
-    metrics = {"accuracy": test, "seed": seed, "localisation": {"max_box_acc_v2": 100 * test - 10}}
+    metrics = {"accuracy": test, "localisation": {"max_box_acc_v2": 100 * test - 10}}
     if proxy is not None:
         metrics["proxy"] = proxy
-    (folder / "metrics.json").write_text(json.dumps(metrics))
-    pd.DataFrame(
-        {"epoch": [1, 2, 3], "val_accuracy": [0.1, 0.2, val], "epoch_seconds": [1.0, 1.0, 1.0]}
-    ).to_csv(folder / "history.csv", index=False)
+    history = {"epoch": [1, 2, 3], "val_accuracy": [0.1, 0.2, val], "epoch_seconds": [1.0, 1.0, 1.0]}
+    write_run_folder(folder, config, metrics, history)
 
 
 PROXY_TOTALS = dict(
@@ -447,7 +408,7 @@ PROXY_TOTALS = dict(
 
 
 @pytest.fixture
-def profile_runs(tmp_path):
+def profile_runs(tmp_path, proxy_config):
     accuracies = {  # configuration -> (method, params, [(test, val) per seed])
         "baseline": ("none", {}, [(0.50, 0.50), (0.52, 0.50)]),
         "cutmix": ("cutmix", {"alpha": 1.0}, [(0.70, 0.55), (0.74, 0.55)]),
@@ -457,8 +418,9 @@ def profile_runs(tmp_path):
     }
     for name, (method, params, seeds) in accuracies.items():
         for seed, (test, val) in enumerate(seeds):
+            config = proxy_config.replace(method=method, method_params=params, seed=seed)
             proxy = PROXY_TOTALS if method == "proxy" else None
-            write_run(tmp_path / name / f"seed{seed}", method, seed, test, val, params, proxy)
+            write_run(run_folder(tmp_path, name, seed).path, config, test, val, proxy)
     return tmp_path
 
 
@@ -468,16 +430,16 @@ def test_chapter_picks_the_best_mixing_method_on_validation_and_calls_noise(prof
     assert report.proxy_names == ["proxy"] and report.baseline == "baseline"
     assert report.best_mixing == "cutmix"  # mixup is better on test, cutout is an erasing baseline
     table = proxy_chapter.comparisons(report).set_index(["reference", "metric"])
-    against_baseline = table.loc[("baseline", "test accuracy (%)")]
+    against_baseline = table.loc[("baseline", "accuracy %")]
     # paired by seed: +1 and +3 points against the baseline, -19 and -19 against cutmix
     assert against_baseline["difference"] == pytest.approx(2.0)
     assert against_baseline["verdict"] == "no detectable difference" and against_baseline["seeds"] == 2
     assert (
         "without proxy steps" in against_baseline["role"]
     )  # inner mixing none: the baseline is the ablation
-    against_cutmix = table.loc[("cutmix", "test accuracy (%)")]
+    against_cutmix = table.loc[("cutmix", "accuracy %")]
     assert against_cutmix["difference"] == pytest.approx(-19.0) and against_cutmix["verdict"] == "worse"
-    assert table.loc[("baseline", "MaxBoxAccV2 (%)"), "difference"] == pytest.approx(2.0)
+    assert table.loc[("baseline", "MaxBoxAccV2 %, τ from val"), "difference"] == pytest.approx(2.0)
     costs = proxy_chapter.cost_table(report)["proxy"]
     assert costs["proxies made per step"] == 4 and costs["share of training time %"] == 10
     text = proxy_chapter.conclusion(report)

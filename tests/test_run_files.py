@@ -5,15 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from mixlib import training
-from mixlib.config import RunConfig
 from mixlib.latency.cli import load_checkpoint
 from mixlib.models import create_model
-from mixlib.training import CHECKPOINT, METRICS, read_checkpoint, train_run
-
-TINY = RunConfig(
-    images_per_class=6, val_per_class=2, test_per_class=3, image_size=32, epochs=2, batch_size=16
-)
+from mixlib.runs import RunFolder, train
+from mixlib.runs.folder import METRICS
+from mixlib.training import CHECKPOINT, read_checkpoint
 
 
 def test_latency_refuses_a_checkpoint_with_a_pickled_callable(code_running_checkpoint):
@@ -35,14 +31,19 @@ def test_run_folder_checkpoint_with_a_pickled_callable_is_refused(code_running_c
 def no_localisation_scores():
     """These tests are about files: the CAM scores (most of a tiny run's time) are left out."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(training, "localisation_scores", lambda *args, **kwargs: {})
+        patch.setattr(train, "localisation_scores", lambda *args, **kwargs: {})
         yield
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
+def two_epochs(tiny_config):
+    return tiny_config.replace(epochs=2, warmup_epochs=1)
+
+
+@pytest.fixture(scope="module")
+def finished_two_epoch_run(tmp_path_factory, two_epochs):
     run_dir = tmp_path_factory.mktemp("run")
-    train_run(TINY, run_dir, progress=False)
+    train.train_run(two_epochs, run_dir, progress=False)
     return run_dir
 
 
@@ -54,29 +55,33 @@ def copy_run(source: Path, target: Path) -> Path:
     return target
 
 
-def test_truncated_checkpoint_is_set_aside_and_the_run_resumes_from_the_epoch_before(finished_run, tmp_path):
-    run_dir = copy_run(finished_run, tmp_path / "run")
+def test_truncated_checkpoint_is_set_aside_and_the_run_resumes_from_the_epoch_before(
+    finished_two_epoch_run, two_epochs, tmp_path
+):
+    run_dir = copy_run(finished_two_epoch_run, tmp_path / "run")
     (run_dir / METRICS).unlink()
     data = (run_dir / CHECKPOINT).read_bytes()
     (run_dir / CHECKPOINT).write_bytes(data[: len(data) // 2])
     with pytest.warns(UserWarning, match=r"checkpoint\.pt is damaged.*set aside"):
-        result = train_run(TINY, run_dir, progress=False)
-    assert not result.reused and len(result.history) == TINY.epochs
+        result = train.train_run(two_epochs, run_dir, progress=False)
+    assert not result.reused and len(result.history) == two_epochs.epochs
     assert len(list(run_dir.glob("checkpoint.pt.damaged-*"))) == 1
     assert read_checkpoint(run_dir, result.metrics["fingerprint"]) is not None
 
 
-def test_truncated_metrics_are_set_aside_and_the_run_is_not_lost(finished_run, tmp_path):
-    run_dir = copy_run(finished_run, tmp_path / "run")
+def test_truncated_metrics_are_set_aside_and_the_run_is_not_lost(
+    finished_two_epoch_run, two_epochs, tmp_path
+):
+    run_dir = copy_run(finished_two_epoch_run, tmp_path / "run")
     text = (run_dir / METRICS).read_text()
     (run_dir / METRICS).write_text(text[: len(text) // 2])
     with pytest.warns(UserWarning, match=r"metrics\.json is damaged.*set aside"):
-        result = train_run(TINY, run_dir, progress=False)
+        result = train.train_run(two_epochs, run_dir, progress=False)
     assert result.metrics["fingerprint"] and (run_dir / METRICS).is_file()
     assert len(list(run_dir.glob("metrics.json.damaged-*"))) == 1
 
 
-def test_every_run_file_is_written_by_an_atomic_replace(tmp_path, monkeypatch):
+def test_every_run_file_is_written_by_an_atomic_replace(tmp_path, monkeypatch, tiny_config):
     replaced = []
     original = os.replace
 
@@ -85,5 +90,7 @@ def test_every_run_file_is_written_by_an_atomic_replace(tmp_path, monkeypatch):
         return original(source, target)
 
     monkeypatch.setattr(os, "replace", recording_replace)
-    train_run(TINY.replace(epochs=1), tmp_path / "run", progress=False)
-    assert {"config.json", "checkpoint.pt", "history.csv", "metrics.json"} <= set(replaced)
+    train.train_run(tiny_config, tmp_path / "run", progress=False)
+    folder = RunFolder(tmp_path / "run")
+    files = (folder.config_file, folder.checkpoint_files[0], folder.history_file, folder.metrics_file)
+    assert {path.name for path in files} <= set(replaced)

@@ -3,7 +3,6 @@
 Real Dask processes and real papermill kernels throughout; the sweep is kept to one tiny run.
 """
 
-import json
 import multiprocessing
 import os
 import signal
@@ -12,7 +11,6 @@ import time
 from pathlib import Path
 
 import dask
-import pandas as pd
 import pytest
 import torch
 import yaml
@@ -29,7 +27,7 @@ from mixlib.report.cluster import (
 )
 from mixlib.report.profiles import load_profile
 from mixlib.report.runner import execute_tasks, notebook_task
-from mixlib.training import train_run
+from mixlib.runs import RunFolder, train_run
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 TIMING = {"epoch_seconds"}  # the only metric that may differ between two runs of one configuration
@@ -106,7 +104,7 @@ def test_killed_worker_is_retried_and_resumes_from_the_checkpoint(tmp_path, monk
     monkeypatch.chdir(REPOSITORY)
     profile = load_profile(str(kill_profile(tmp_path)))
     task = notebook_task(profile.configurations[0], profile, tmp_path / "runs", REPOSITORY, seed=0)
-    run_dir = task.output.parent
+    run = RunFolder(task.output.parent)
     with dask_client(workers=2) as client:
         pids = client.run(os.getpid)
         outcome = {}
@@ -115,16 +113,16 @@ def test_killed_worker_is_retried_and_resumes_from_the_checkpoint(tmp_path, monk
         )
         sweep.start()
         # epoch 1 is checkpointed (or the task already failed: the assertions below say how)
-        wait_for(lambda: (run_dir / "history.csv").is_file() or not sweep.is_alive())
-        assert (run_dir / "history.csv").is_file(), f"the run ended before its first epoch: {outcome}"
-        first_epoch = pd.read_csv(run_dir / "history.csv").iloc[0]
+        wait_for(lambda: run.history_file.is_file() or not sweep.is_alive())
+        assert run.history_file.is_file(), f"the run ended before its first epoch: {outcome}"
+        first_epoch = run.read_history().iloc[0]
         (address,) = [worker for worker, keys in client.processing().items() if keys]
         os.kill(pids[address], signal.SIGKILL)
-        assert not (run_dir / "metrics.json").exists(), "killed too late: the run had already finished"
+        assert not run.is_finished(), "killed too late: the run had already finished"
         sweep.join()
     assert outcome["failures"] == []
-    assert pd.read_csv(run_dir / "history.csv").iloc[0].equals(first_epoch)  # resumed, not restarted
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert run.read_history().iloc[0].equals(first_epoch)  # resumed, not restarted
+    metrics = run.read_metrics()
     torch.set_num_threads(metrics["threads"])  # the kernel's thread count: CAM scores depend on it
     straight = train_run(
         profile.configurations[0].config.replace(seed=0), tmp_path / "straight", progress=False
@@ -132,7 +130,7 @@ def test_killed_worker_is_retried_and_resumes_from_the_checkpoint(tmp_path, monk
     assert {k: v for k, v in metrics.items() if k not in TIMING} == {
         k: v for k, v in straight.metrics.items() if k not in TIMING
     }
-    resumed = torch.load(run_dir / "checkpoint.pt", weights_only=False)["model"]
+    resumed = torch.load(run.checkpoint_files[0], weights_only=False)["model"]
     for name, value in straight.model.state_dict().items():
         assert torch.equal(value, resumed[name]), name
 

@@ -1,23 +1,15 @@
 import json
+import shutil
 
 import pytest
 import torch
 from torch import nn
 
-from mixlib.config import RunConfig
 from mixlib.mixing import create_batch_transform
 from mixlib.models import create_model
-from mixlib.training import Callback, find_batch_size, train_run, training_step, warmup_cosine
-
-TINY = dict(
-    images_per_class=6,
-    val_per_class=2,
-    test_per_class=3,
-    image_size=32,
-    epochs=3,
-    batch_size=16,
-    warmup_epochs=1,
-)
+from mixlib.runs import RunFolder, train_run
+from mixlib.training import Callback, find_batch_size, training_step, warmup_cosine
+from tests.conftest import unmixed_step
 
 
 class Interrupt(Exception):
@@ -58,9 +50,9 @@ class RecordRates(Callback):
         self.epoch_ends.append(len(self.rates))
 
 
-def test_schedule_is_sized_from_the_batches_drawn(tmp_path):
+def test_schedule_is_sized_from_the_batches_drawn(tmp_path, tiny_config):
     # 60 training images in batches of 16: 3 full batches per epoch, the 12 left over are dropped
-    config = RunConfig(**{**TINY, "epochs": 2})
+    config = tiny_config.replace(epochs=2, warmup_epochs=1)
     rates = RecordRates()
     result = train_run(config, tmp_path, callbacks=[rates], progress=False)
     assert rates.epoch_ends == [3, 6]
@@ -70,13 +62,14 @@ def test_schedule_is_sized_from_the_batches_drawn(tmp_path):
     assert result.history["lr"].iloc[-1] == pytest.approx(0.0, abs=1e-12)  # the cosine ends with the run
 
 
-def test_resume_after_interrupt_gives_the_same_weights(tmp_path):
-    config = RunConfig(**TINY)
+def test_resume_after_interrupt_gives_the_same_weights(tmp_path, tiny_config):
+    config = tiny_config.replace(epochs=3, warmup_epochs=1)
     straight = train_run(config, tmp_path / "straight", progress=False)
     with pytest.raises(Interrupt):
         train_run(config, tmp_path / "resumed", callbacks=[InterruptAtEpoch(3)], progress=False)
-    checkpoint = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)
-    assert len(checkpoint["history"]) == 2 and not (tmp_path / "resumed" / "metrics.json").exists()
+    resumed_folder = RunFolder(tmp_path / "resumed")
+    checkpoint = torch.load(resumed_folder.checkpoint_files[0], weights_only=False)
+    assert len(checkpoint["history"]) == 2 and not resumed_folder.is_finished()
     resumed = train_run(config, tmp_path / "resumed", progress=False)
     for name, value in straight.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[name]), name
@@ -84,22 +77,22 @@ def test_resume_after_interrupt_gives_the_same_weights(tmp_path):
     assert list(resumed.history["epoch"]) == [1, 2, 3]
 
 
-def test_finished_run_is_reused_and_changed_config_retrains(tmp_path):
-    config = RunConfig(**{**TINY, "epochs": 1})
-    first = train_run(config, tmp_path / "run", progress=False)
-    again = train_run(config, tmp_path / "run", progress=False)
-    assert not first.reused and again.reused
-    assert again.metrics == first.metrics
-    changed = train_run(config.replace(lr=0.01), tmp_path / "run", progress=False)
+def test_finished_run_is_reused_and_changed_config_retrains(tmp_path, tiny_config, finished_run):
+    shutil.copytree(finished_run, tmp_path / "run")
+    first = RunFolder(finished_run).read_metrics()
+    again = train_run(tiny_config, tmp_path / "run", progress=False)
+    assert again.reused and again.metrics == first
+    changed = train_run(tiny_config.replace(lr=0.01), tmp_path / "run", progress=False)
     assert not changed.reused
 
 
-def test_run_folder_contents(tmp_path):
-    result = train_run(RunConfig(**{**TINY, "epochs": 1}), tmp_path, progress=False)
-    for name in ("config.json", "checkpoint.pt", "history.csv", "metrics.json"):
-        assert (tmp_path / name).is_file(), name
-    assert any((tmp_path / "tensorboard").iterdir())
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
+def test_run_folder_contents(finished_run, tiny_config):
+    folder = RunFolder(finished_run)
+    for path in (folder.config_file, *folder.checkpoint_files[:1], folder.history_file, folder.metrics_file):
+        assert path.is_file(), path
+    assert any(folder.tensorboard.iterdir())
+    assert folder.read_config() == tiny_config
+    metrics = json.loads(folder.metrics_file.read_text())
     for key in (
         "accuracy",
         "macro_f1",
@@ -112,24 +105,15 @@ def test_run_folder_contents(tmp_path):
         "epoch_seconds",
     ):
         assert key in metrics, key
-    assert metrics["num_samples"] == 30 and result.metrics == metrics
+    assert metrics["num_samples"] == 20  # 10 classes x 2 test images
 
 
-def test_corrupt_images_are_counted_in_the_metrics(tmp_path, image_folder):
-    import shutil
-
+def test_corrupt_images_are_counted_in_the_metrics(tmp_path, image_folder, tiny_config):
     root = tmp_path / "data"
     shutil.copytree(image_folder, root)
     (root / "test" / "class1" / "zz-broken.png").write_bytes(b"\x89PNG broken")
-    config = RunConfig(
-        dataset="imagefolder",
-        data_root=str(root),
-        images_per_class=5,
-        val_per_class=2,
-        image_size=24,
-        epochs=1,
-        batch_size=8,
-        warmup_epochs=0,
+    config = tiny_config.replace(
+        dataset="imagefolder", data_root=str(root), images_per_class=5, test_per_class=None, image_size=24
     )
     with pytest.warns(UserWarning, match="skipping unreadable image"):
         result = train_run(config, tmp_path / "run", progress=False)
@@ -157,15 +141,7 @@ class ExtraTerm:
 
 def test_extra_loss_terms_are_added_and_reported():
     model = create_model("resnet10t", num_classes=3, input_size=32)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
-    parts = training_step(
-        model,
-        optimizer,
-        torch.randn(4, 3, 32, 32),
-        torch.tensor([0, 1, 2, 0]),
-        create_batch_transform("none"),
-        loss_terms=[ExtraTerm()],
-    )
+    parts = unmixed_step(model, torch.optim.SGD(model.parameters(), lr=0.0), [ExtraTerm()])
     assert parts["extra_loss"] == pytest.approx(0.25)
     assert parts["loss"] == pytest.approx(parts["classification_loss"] + 0.25)
 

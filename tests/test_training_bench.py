@@ -1,23 +1,18 @@
-import argparse
-
 import pytest
 import torch
 
-from mixlib import training_bench
+from mixlib.bench import training as training_bench
+from mixlib.cli import build_parser
 from tests.conftest import parsed_bench_args
 
-
-def small_args(**overrides) -> argparse.Namespace:
-    return parsed_bench_args(
-        training_bench,
-        ["--images-per-class", "3", "--image-size", "32", "--batch-size", "8", "--repeats", "1"]
-        + ["--device", "cpu", "--threads", "1", "--min-feature-size", "2"],
-        **overrides,
-    )
+SMALL = [
+    *("--images-per-class", "3", "--image-size", "32", "--batch-size", "8", "--repeats", "1"),
+    *("--device", "cpu", "--threads", "1", "--min-feature-size", "2"),
+]
 
 
 def test_benchmark_reports_both_pipelines_and_checks_the_targets():
-    result = training_bench.benchmark(small_args())
+    result = training_bench.benchmark(parsed_bench_args(training_bench, SMALL))
     for name in ("reference", "new"):
         row = result["pipelines"][name]
         for key in ("data_ms", "mixing_ms", "step_ms", "epoch_images_per_second", "step_gflops"):
@@ -38,9 +33,8 @@ def test_benchmark_reports_both_pipelines_and_checks_the_targets():
 
 
 def test_bench_training_is_a_command():
-    from mixlib.bench import TARGETS
-
-    assert TARGETS["training"] == "mixlib.training_bench"
+    args = build_parser("bench").parse_args(["bench", "training", "--json"])
+    assert args.bench_module is training_bench and args.json
 
 
 def test_free_data_ceiling_is_amdahls_law_on_the_reference_batch():

@@ -27,7 +27,6 @@ from mixlib.cams.losses import (
     create_loss_terms,
     spatial_concentration,
 )
-from mixlib.cams.state import borrowed_for_evaluation
 
 __all__ = [
     "CAM_METHODS",
@@ -38,7 +37,6 @@ __all__ = [
     "MixupCamEntropy",
     "SeamEquivariance",
     "area_under_curve",
-    "borrowed_for_evaluation",
     "box_accuracy_at",
     "boxes_to_masks",
     "centre_gaussian_maps",

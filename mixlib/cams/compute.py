@@ -41,7 +41,7 @@ from pytorch_grad_cam.base_cam import BaseCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import Tensor, nn
 
-from mixlib.cams.state import borrowed_for_evaluation
+from mixlib.model_state import borrowed_for_evaluation
 from mixlib.models import cam_target_layer
 from mixlib.registry import Registry
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mixlib.cams.state import borrowed_for_evaluation
+from mixlib.model_state import borrowed_for_evaluation
 
 HEAD_CHECK_TOLERANCE = 1e-4
 

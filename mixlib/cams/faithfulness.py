@@ -24,7 +24,7 @@ import torch
 import torchvision.transforms.v2.functional as TF
 from torch import Tensor, nn
 
-from mixlib.cams.state import borrowed_for_evaluation
+from mixlib.model_state import borrowed_for_evaluation
 from mixlib.registry import Registry
 
 BLUR_KERNEL_SIZE = 11  # RISE: gkern(klen=11, nsig=5)

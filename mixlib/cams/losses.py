@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mixlib.cams.differentiable import class_activation_maps, linear_head
+from mixlib.checks import check_positive, check_range
 from mixlib.losses import LossTerm, MixedBatch
 
 SEAM_SCALE = 0.3  # train_SEAM.py: scale_factor = 0.3
@@ -115,7 +116,7 @@ class _HeadCamTerm:
     name = "cam"
 
     def __init__(self, weight: float) -> None:
-        self.weight = _positive(weight, f"{self.name} weight")
+        self.weight = check_positive(f"{self.name} weight", weight)
         self._checked: weakref.WeakSet[nn.Module] = weakref.WeakSet()
 
     def head(self, model: nn.Module) -> nn.Linear:
@@ -159,9 +160,7 @@ class SeamEquivariance(_HeadCamTerm):
 
     def __init__(self, weight: float, scale: float = SEAM_SCALE) -> None:
         super().__init__(weight)
-        if not (isinstance(scale, (int, float)) and 0 < scale < 1):
-            raise ValueError(f"seam_scale must be a number in (0, 1); got {scale!r}")
-        self.scale = float(scale)
+        self.scale = check_range("seam_scale", scale, 0.0, 1.0, low_open=True, high_open=True)
 
     def __call__(self, model: nn.Module, batch: MixedBatch, features: Tensor, logits: Tensor) -> Tensor:
         head = self.head(model)
@@ -187,29 +186,11 @@ def create_loss_terms(
     """The enabled CAM loss terms (weight > 0), in the order entropy, concentration, equivariance."""
     weights = {"lambda_ent": lambda_ent, "lambda_con": lambda_con, "lambda_eq": lambda_eq}
     for name, value in weights.items():
-        _non_negative(value, name)
-    if not (isinstance(seam_scale, (int, float)) and 0 < seam_scale < 1):
-        raise ValueError(f"seam_scale must be a number in (0, 1); got {seam_scale!r}")
+        check_range(name, value, 0.0, math.inf, high_open=True)
+    check_range("seam_scale", seam_scale, 0.0, 1.0, low_open=True, high_open=True)
     builders = {
         "lambda_ent": MixupCamEntropy,
         "lambda_con": MixupCamConcentration,
         "lambda_eq": lambda weight: SeamEquivariance(weight, seam_scale),
     }
     return [builders[name](value) for name, value in weights.items() if value > 0]
-
-
-def _non_negative(value: float, name: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
-    return float(value)
-
-
-def _positive(value: float, name: str) -> float:
-    if _non_negative(value, name) == 0:
-        raise ValueError(f"{name} must be > 0 (leave the term out to disable it); got {value!r}")
-    return float(value)

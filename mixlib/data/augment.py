@@ -3,7 +3,7 @@
 Random resized crop (per-sample scale and aspect ratio), horizontal flip, colour jitter (brightness,
 contrast, saturation; per-sample factors and per-sample order) and normalisation, with boxes and masks
 following the crop and the flip. The draws follow torchvision's `RandomResizedCrop` and `ColorJitter`
-(the per-image pipeline of c527d0d, rebuilt as the reference in `mixlib.training_bench`).
+(the per-image pipeline of c527d0d, rebuilt as the reference in `mixlib.bench.training`).
 
 Why hand-written and not Kornia. Kornia 0.9.0's `AugmentationSequential` (RandomResizedCrop,
 RandomHorizontalFlip, ColorJitter, Normalize) does the same per-sample work and is timed next to this

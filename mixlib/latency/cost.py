@@ -26,6 +26,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from mixlib.model_state import evaluation_mode
+
 BYTES_PER_ELEMENT = {"fp32": 4, "fp16": 2, "int8": 1}
 
 
@@ -118,14 +120,11 @@ def model_cost(model: nn.Module, input_size: int | tuple[int, int], in_chans: in
     device = parameter.device if parameter is not None else torch.device("cpu")
     example = torch.zeros(1, in_chans, height, width, device=device)
     recorder = _ActivationRecorder(model)
-    was_training = model.training
     try:
-        model.eval()
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        with evaluation_mode(model), torch.no_grad(), FlopCounterMode(display=False) as counter:
             model(example)
     finally:
         recorder.remove()
-        model.train(was_training)
     return ModelCost(
         input_shape=(in_chans, height, width),
         params=sum(p.numel() for p in model.parameters()),

@@ -30,22 +30,8 @@ DEFAULT_OPSET = 17
 ORIN_PRECISIONS = ("fp16", "int8")
 
 
-def _export_torchscript(model: nn.Module, example: torch.Tensor, path: Path, opset: int) -> None:
-    with warnings.catch_warnings():  # chosen on purpose for opset 17 (module docstring)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(
-            model,
-            (example,),
-            str(path),
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            opset_version=opset,
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-            dynamo=False,
-        )
-
-
-def _export_dynamo(model: nn.Module, example: torch.Tensor, path: Path, opset: int) -> None:
+def _export(model: nn.Module, example: torch.Tensor, path: Path, opset: int, **exporter_options) -> None:
+    """`torch.onnx.export` with the input and output names every exporter here writes."""
     torch.onnx.export(
         model,
         (example,),
@@ -53,10 +39,20 @@ def _export_dynamo(model: nn.Module, example: torch.Tensor, path: Path, opset: i
         input_names=[INPUT_NAME],
         output_names=[OUTPUT_NAME],
         opset_version=opset,
-        dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},),
-        dynamo=True,
-        verbose=False,
+        **exporter_options,
     )
+
+
+def _export_torchscript(model: nn.Module, example: torch.Tensor, path: Path, opset: int) -> None:
+    with warnings.catch_warnings():  # chosen on purpose for opset 17 (module docstring)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        dynamic_axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
+        _export(model, example, path, opset, dynamic_axes=dynamic_axes, dynamo=False)
+
+
+def _export_dynamo(model: nn.Module, example: torch.Tensor, path: Path, opset: int) -> None:
+    dynamic_shapes = ({0: torch.export.Dim("batch", min=1, max=4096)},)
+    _export(model, example, path, opset, dynamic_shapes=dynamic_shapes, dynamo=True, verbose=False)
 
 
 def _exporter(opset: int) -> tuple[str, Callable]:

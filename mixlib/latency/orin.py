@@ -68,6 +68,7 @@ from functools import cache, lru_cache
 import numpy as np
 import torch
 
+from mixlib.checks import choose
 from mixlib.latency.cost import ModelCost, bytes_per_element, model_cost
 from mixlib.models import create_model
 
@@ -125,11 +126,6 @@ def _anchor_cost(name: str, num_classes: int, input_size: int) -> ModelCost:
     return model_cost(model, input_size)
 
 
-def _check_choice(value: str, allowed, parameter: str) -> None:
-    if value not in allowed:
-        raise ValueError(f"unknown {parameter} {value!r}; allowed values: {', '.join(allowed)}")
-
-
 @dataclass(frozen=True)
 class Roofline:
     compute_ms: float
@@ -142,8 +138,8 @@ class Roofline:
 
 def roofline(cost: ModelCost, precision: str, power_mode: str = "MAXN") -> Roofline:
     """Compute and memory time of one batch-1 inference at the mode's dense peak (see module docstring)."""
-    _check_choice(precision, DENSE_PEAK_MAXN, "precision")
-    _check_choice(power_mode, POWER_MODE_SCALE, "power_mode")
+    choose("precision", precision, DENSE_PEAK_MAXN)
+    choose("power_mode", power_mode, POWER_MODE_SCALE)
     peak = DENSE_PEAK_MAXN[precision] * POWER_MODE_SCALE[power_mode]
     traffic = bytes_per_element(precision) * (cost.params + 2 * cost.fused_activation_elements)
     return Roofline(compute_ms=cost.flops / peak * 1e3, memory_ms=traffic / MEMORY_BANDWIDTH * 1e3)

@@ -62,15 +62,12 @@ def no_mixing() -> BatchTransform:
     return transform
 
 
-def method_parameters(method: str) -> dict[str, Any] | None:
+def method_parameters(method: str) -> dict[str, Any]:
     """The parameters `method` takes, with their defaults, read off its class's constructor.
 
-    None for a factory that takes any keyword (Proxy Attention), which checks its own keys. The ranges
-    are declared once, in each constructor's checks, so they are not repeated here.
+    The ranges are declared once, in each constructor's checks, so they are not repeated here.
     """
     signature = inspect.signature(MIXING.get(method, "method"))
-    if any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
-        return None
     return {name: p.default for name, p in signature.parameters.items()}
 
 
@@ -85,8 +82,6 @@ def create_batch_transform(
     """
     factory = MIXING.get(method, "method")
     allowed = method_parameters(method)
-    if allowed is None:
-        return factory(**with_application_probability(factory, params, application_probability))
     listing = ", ".join(f"{name} (default {default!r})" for name, default in allowed.items()) or "none"
     unknown = sorted(set(params) - set(allowed))
     if unknown:
@@ -100,32 +95,22 @@ def create_batch_transform(
 def with_application_probability(
     factory: Callable[..., BatchTransform], params: dict[str, Any], probability: float | None
 ) -> dict[str, Any]:
-    """`params` with `probability` as the `p` of a mixed-sample method.
-
-    Factories that wrap another method (Proxy Attention's inner mixing) take `application_probability`
-    themselves and pass it on; the baseline and the single-image methods are left as they are.
-    """
-    if probability is None:
+    """`params` with `probability` as the `p` of a mixed-sample method; the baseline and the
+    single-image methods are left as they are."""
+    if probability is None or not mixes_two_images(factory):
         return params
-    if isinstance(factory, type) and issubclass(factory, MixingMethod):
-        if not factory.mixes_images:
-            return params
-        if "p" in params:
-            raise ValueError(
-                f"p = {params['p']!r} is set in the method's parameters and the application probability "
-                f"(mix_probability) is {probability!r}: set only one; mix_probability: null keeps p"
-            )
-        return {**params, "p": probability}
-    if "application_probability" in inspect.signature(factory).parameters:
-        return {**params, "application_probability": probability}
-    return params
+    if "p" in params:
+        raise ValueError(
+            f"p = {params['p']!r} is set in the method's parameters and the application probability "
+            f"(mix_probability) is {probability!r}: set only one; mix_probability: null keeps p"
+        )
+    return {**params, "p": probability}
 
 
-def application_probability(
-    method: str, params: dict[str, Any], probability: float | None = None
-) -> float | None:
-    """The probability that a batch is transformed under these settings (None for plain training)."""
-    return getattr(create_batch_transform(method, probability, **params), "p", None)
+def mixes_two_images(factory: Callable[..., BatchTransform]) -> bool:
+    """Whether a registered factory is a `MixingMethod` that mixes a second image in (the baseline and
+    the erasing methods do not)."""
+    return isinstance(factory, type) and issubclass(factory, MixingMethod) and factory.mixes_images
 
 
 METHODS: tuple[type[MixingMethod], ...] = (
@@ -164,10 +149,9 @@ __all__ = [
     "ResizeMix",
     "SaliencyMix",
     "SmoothMix",
-    "application_probability",
     "create_batch_transform",
     "method_parameters",
+    "mixes_two_images",
     "no_mixing",
     "with_application_probability",
 ]
-from mixlib.proxy import method as _proxy_method  # noqa: E402, F401  registers "proxy"; needs MIXING

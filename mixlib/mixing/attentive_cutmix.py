@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mixlib.mixing.base import MaskMixing, check_int, evaluation_mode, require_model
+from mixlib.mixing.base import MaskMixing, check_int, require_model
+from mixlib.model_state import evaluation_mode
 
 
 def class_activation_maps(model: nn.Module, inputs: Tensor, labels: Tensor) -> Tensor:

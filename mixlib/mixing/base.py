@@ -16,8 +16,6 @@ distribution cannot take a generator (Beta(1, 1) is drawn as the uniform it is).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -224,18 +222,6 @@ def paste_partner_box(inputs: Tensor, shift: int, bounds: tuple[int, int, int, i
     mixed[:split, :, top:bottom, left:right] = inputs[shift:, :, top:bottom, left:right]
     mixed[split:, :, top:bottom, left:right] = inputs[:shift, :, top:bottom, left:right]
     return mixed
-
-
-@contextmanager
-def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Run an extra pass in eval mode (no BatchNorm statistic updates), then restore every module's mode."""
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, training in modes:
-            module.training = training
 
 
 # -- the method interface ----------------------------------------------------------------------

@@ -56,11 +56,11 @@ from mixlib.mixing.base import (
     check_positive,
     check_range,
     draw_count,
-    evaluation_mode,
     integers,
     require_model,
     to_batch,
 )
+from mixlib.model_state import evaluation_mode
 
 BLOCK_COUNTS = (2, 4, 8, 16)
 PAIRS = ((0, 0), (0, 1), (1, 0), (1, 1))  # (first block, second block) sources: 0 partner, 1 own

@@ -5,6 +5,10 @@ the image where the CAM is hot, and train on these *proxy* images too. Select it
 `method: proxy` and put its parameters in `method_params`, e.g.
 `{schedule: [2, "p", 2, "p", 1], mixing: cutmix, mixing_params: {alpha: 1.0}}`.
 
+Proxy Attention is a training recipe, not a batch transform: per batch a run trains exactly as with its
+inner mixing method (`mixing`), and between epochs the `ProxyAttention` callback adds the proxies. The
+recipe that pairs the two lives with the other run recipes, in `mixlib.runs.recipes`.
+
 Parameters (`method_params`), with their defaults and where each default comes from in the reference
 code: `src/proxyattention/training.py` at commit 26e39d4 (functions named) and the `config` and
 `search_space` dicts of `src/main.py` at commit 023a2c1:
@@ -51,25 +55,19 @@ What differs from the reference code, and why:
   move the weights. With the default fraction this is a handful of steps out of thousands.
 """
 
-from mixlib.proxy.images import (
-    REPLACEMENTS,
-    SELECTIONS,
-    ProxyImages,
-    alter_images,
-    select_misclassified,
-)
-from mixlib.proxy.method import create_method_callbacks, proxy_attention
+from mixlib.proxy.callback import ProxyAttention
+from mixlib.proxy.images import ProxyImages, alter_images, select_misclassified
+from mixlib.proxy.rules import REPLACEMENTS, SELECTIONS
 from mixlib.proxy.settings import ProxySettings, Schedule, parse_schedule
 
 __all__ = [
     "REPLACEMENTS",
     "SELECTIONS",
+    "ProxyAttention",
     "ProxyImages",
     "ProxySettings",
     "Schedule",
     "alter_images",
-    "create_method_callbacks",
     "parse_schedule",
-    "proxy_attention",
     "select_misclassified",
 ]

@@ -28,7 +28,8 @@ from mixlib.cams import compute_cams
 from mixlib.data import AnnotatedImageDataset, TrainingImages, denormalise
 from mixlib.proxy.images import ProxyImages, alter_images, proxy_tensors, select_misclassified, to_uint8
 from mixlib.proxy.settings import ProxySettings
-from mixlib.training import Callback, Trainer, batches_per_epoch, build_eval_dataset, epoch_seed, predict
+from mixlib.run_data import build_eval_dataset
+from mixlib.training import Callback, Trainer, batches_per_epoch, epoch_seed, predict
 
 CACHE = "proxy"
 EXAMPLES = "examples.pt"

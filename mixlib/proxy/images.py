@@ -8,52 +8,18 @@ bit-identical to the one made in memory and a resumed run replays exactly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from mixlib.data import ImageTensors
-from mixlib.registry import Registry
+from mixlib.proxy.rules import REPLACEMENTS, SELECTIONS
+from mixlib.proxy.settings import ProxySettings
 
-if TYPE_CHECKING:  # settings validates against the registries below
-    from mixlib.proxy.settings import ProxySettings
-
-# -- which misclassified images become proxies ---------------------------------------------------
-
-Selection = Callable[[Tensor, Tensor, int, torch.Generator], Tensor]
-SELECTIONS: Registry[Selection] = Registry("selection")
-
-
-@SELECTIONS.register("first")
-def first_found(wrong: Tensor, losses: Tensor, count: int, generator: torch.Generator) -> Tensor:
-    """The first `count` misclassified images met in a shuffled pass over the training set.
-
-    The reference collects misclassified images during its shuffled training epoch and keeps the first
-    ones; the pass here is a seeded permutation. In distribution this equals `random`; it is kept to
-    reproduce the reference's rule exactly.
-    """
-    order = torch.randperm(len(wrong), generator=generator)
-    return order[wrong[order]][:count]
-
-
-@SELECTIONS.register("random")
-def random_subset(wrong: Tensor, losses: Tensor, count: int, generator: torch.Generator) -> Tensor:
-    """`count` misclassified images drawn uniformly without replacement, in training-set order."""
-    candidates = wrong.nonzero().squeeze(1)
-    picked = torch.randperm(len(candidates), generator=generator)[:count]
-    return candidates[picked.sort().values]
-
-
-@SELECTIONS.register("highest_loss")
-def highest_loss(wrong: Tensor, losses: Tensor, count: int, generator: torch.Generator) -> Tensor:
-    """The `count` misclassified images with the largest cross-entropy, largest first (ties: lower index)."""
-    candidates = wrong.nonzero().squeeze(1)
-    order = torch.sort(losses[candidates], descending=True, stable=True).indices
-    return candidates[order[:count]]
+# -- choosing and altering -----------------------------------------------------------------------
 
 
 def select_misclassified(
@@ -64,21 +30,6 @@ def select_misclassified(
     losses = torch.nn.functional.cross_entropy(logits.float(), labels, reduction="none")
     count = settings.chosen_count(int(wrong.sum()))
     return SELECTIONS.get(settings.selection, "selection")(wrong, losses, count, generator)
-
-
-# -- how hot pixels are altered -----------------------------------------------------------------
-
-# A rule maps (pixels (N,3,H,W) in [0,1], cams (N,1,H,W) in [0,1], weight) to the replacement values.
-Replacement = Callable[[Tensor, Tensor, float], Tensor]
-REPLACEMENTS: Registry[Replacement] = Registry("replacement")
-REPLACEMENTS.register("blended")(lambda pixels, cams, weight: (1 - weight * cams) * pixels)
-# The statistics are of the CAM, as in the reference; there they are taken over the whole chunk of
-# images processed together, here per image, so the result does not depend on the chunk size. grad-cam
-# min-max normalises each map, so max/min/halfmax give 1/0/0.5 either way; only `mean` differs.
-REPLACEMENTS.register("mean")(lambda pixels, cams, weight: cams.mean(dim=(1, 2, 3), keepdim=True))
-REPLACEMENTS.register("max")(lambda pixels, cams, weight: cams.amax(dim=(1, 2, 3), keepdim=True))
-REPLACEMENTS.register("min")(lambda pixels, cams, weight: cams.amin(dim=(1, 2, 3), keepdim=True))
-REPLACEMENTS.register("halfmax")(lambda pixels, cams, weight: cams.amax(dim=(1, 2, 3), keepdim=True) / 2)
 
 
 def alter_images(originals: Tensor, cams: Tensor, settings: ProxySettings) -> Tensor:

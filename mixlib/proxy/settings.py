@@ -1,8 +1,8 @@
 """Proxy Attention's parameters: parsed and checked once, with errors that name the parameter.
 
 `method_params` of a `method: proxy` run is the whole of these settings; `ProxySettings.from_params`
-is the single place that reads them (the mixing registry's factory, the callback factory and
-`RunConfig` validation all go through it).
+is the single place that reads them (the Proxy Attention recipe of `mixlib.runs.recipes` builds its
+batch transform and its callback from them).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Any
 
 from mixlib.cams import CAM_METHODS
 from mixlib.checks import check_flag, check_int, check_range, choose, is_integer
-from mixlib.proxy.images import REPLACEMENTS, SELECTIONS
+from mixlib.mixing import MIXING, create_batch_transform
+from mixlib.proxy.rules import REPLACEMENTS, SELECTIONS
 
 PROXY = "p"  # the thesis's marker for a proxy epoch in a schedule list
 EVERY_COUNT_KEYS = ("every", "count")
@@ -122,8 +123,6 @@ class ProxySettings:
         return settings
 
     def __post_init__(self) -> None:
-        from mixlib.mixing import create_batch_transform  # mixlib.mixing imports this package at its end
-
         parse_schedule(self.schedule)
         check_range("method_params.fraction", self.fraction, 0.0, 1.0, low_open=True)
         check_range("method_params.threshold", self.threshold, 0.0, 1.0)
@@ -135,11 +134,9 @@ class ProxySettings:
         check_flag("method_params.clear_every_step", self.clear_every_step)
         if self.cam_batch_size is not None:
             check_int("method_params.cam_batch_size (an integer or null)", self.cam_batch_size, 1)
-        if self.mixing == "proxy" or not isinstance(self.mixing_params, Mapping):
-            raise ValueError(
-                "method_params.mixing must name a mixing method other than 'proxy' and mixing_params "
-                f"must be a mapping; got mixing={self.mixing!r}, mixing_params={self.mixing_params!r}"
-            )
+        MIXING.get(self.mixing, "method_params.mixing")  # a batch transform: Proxy Attention is not one
+        if not isinstance(self.mixing_params, Mapping):
+            raise ValueError(f"method_params.mixing_params must be a mapping; got {self.mixing_params!r}")
         try:
             create_batch_transform(self.mixing, **self.mixing_params)
         except (TypeError, ValueError) as error:

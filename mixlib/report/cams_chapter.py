@@ -7,7 +7,6 @@ so nothing is re-evaluated here; only the gallery runs models, the first seed's 
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,12 +17,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mixlib.cams import CAM_METHODS, IOU_THRESHOLDS, borrowed_for_evaluation, compute_cams
-from mixlib.config import RunConfig
+from mixlib.cams import CAM_METHODS, compute_cams
 from mixlib.data import denormalise
 from mixlib.data.synthetic import MASK_PART
 from mixlib.evaluation import centre_baseline_scores, predict_classes
-from mixlib.report.chapter import draw_box, sample_indices
+from mixlib.model_state import borrowed_for_evaluation
+from mixlib.report.configuration_chapter import draw_box, sample_indices
+from mixlib.report.scores import BOX_ACCURACY_COLUMNS, LOCALISATION, SCORES, run_scores
 from mixlib.report.statistics import (
     DETECTABLE_RULE,
     MIN_PAIRED_SEEDS,
@@ -38,35 +38,11 @@ from mixlib.report.statistics import (
     per_configuration,
     smallest_detectable,
 )
-from mixlib.training import RunResult, build_eval_dataset, load_config_splits, load_finished_run
+from mixlib.run_data import build_eval_dataset, load_config_splits
+from mixlib.runs import RunFolder, RunResult, finished_runs, load_run, run_folder
 
-BOX_ACCURACY_COLUMNS = {f"box_acc_{delta:.1f}": f"{delta:.1f}" for delta in IOU_THRESHOLDS}
-
-
-@dataclass(frozen=True)
-class Score:
-    """How a score column is shown: its label, the factor to its shown unit, and decimals."""
-
-    label: str
-    scale: float = 1.0  # accuracy is stored as a fraction; the localisation percentages are 0-100 already
-    digits: int = 1
-
-
-SCORES: dict[str, Score] = {
-    "accuracy": Score("accuracy %", 100.0),
-    "max_box_acc_v2": Score("MaxBoxAccV2 %, τ from val"),
-    "wsolevaluation_max_box_acc_v2": Score("MaxBoxAccV2 %, wsolevaluation (best τ on test)"),
-    **{column: Score(f"box acc. IoU {key} %") for column, key in BOX_ACCURACY_COLUMNS.items()},
-    "top1_localisation": Score("top-1 loc. %"),
-    "pointing_game": Score("pointing game %"),
-    "pxap": Score("PxAP", digits=3),
-    "part_share": Score("CAM mass on part", digits=3),
-    "part_ratio": Score("part ratio", digits=2),
-    "body_ratio": Score("body ratio", digits=2),
-    "background_ratio": Score("background ratio", digits=2),
-    "deletion_auc": Score("deletion AUC ↓", digits=3),
-    "insertion_auc": Score("insertion AUC ↑", digits=3),
-}
+# the scores of this chapter: test accuracy and every localisation score
+CAM_SCORES = ("accuracy", *LOCALISATION)
 BOX_TABLE = (
     "accuracy",
     "max_box_acc_v2",
@@ -88,59 +64,32 @@ UNAVAILABLE_WITHOUT_BOXES = (
     "that only the synthetic data has; deletion and insertion AUC need no annotation, but the evaluation "
     "computes them with the box scores, so they are missing too."
 )
-# scores compared with the baseline (paired by seed, Holm-corrected): their label and the way they are
-# better; a lower part ratio is not better by itself (a map off the object has one too), so it has none
-COMPARED = {"max_box_acc_v2": ("MaxBoxAccV2", "higher"), "part_ratio": ("part ratio", None)}
+# scores compared with the baseline (paired by seed, Holm-corrected); a lower part ratio is not better
+# by itself (a map off the object has one too), so `SCORES` gives it no direction
+COMPARED = ("max_box_acc_v2", "part_ratio")
 
 
 # --------------------------------------------------------------------------- scores from run folders
 
 
 def collect_localisation(
-    runs_dir: str | Path, configurations: Sequence[str], seeds: Sequence[int] | None = None
+    runs_dir: str | Path, configurations: Sequence[str], seeds: Sequence[int]
 ) -> pd.DataFrame:
-    """One row per finished run (configuration, seed): test accuracy and the scalar localisation scores.
-
-    Only the given `seeds` are read (all seed folders when None). Scores a run does not have (no
-    boxes, or no masks for PxAP and part coverage) are NaN.
-    """
-    rows = []
-    for name in configurations:
-        for metrics_path in sorted((Path(runs_dir) / name).glob("seed*/metrics.json")):
-            if seeds is not None and metrics_path.parent.name not in {f"seed{seed}" for seed in seeds}:
-                continue
-            metrics = json.loads(metrics_path.read_text())
-            config = json.loads((metrics_path.parent / "config.json").read_text())
-            rows.append(
-                {
-                    "configuration": name,
-                    "method": config["method"],
-                    "seed": metrics["seed"],
-                    "accuracy": metrics["accuracy"],
-                    **localisation_scalars(metrics.get("localisation", {})),
-                }
-            )
-    if not rows:
-        raise FileNotFoundError(f"no finished runs under {runs_dir} for {list(configurations)}")
-    return pd.DataFrame(rows, columns=["configuration", "method", "seed", "cam_method", *SCORES])
-
-
-def localisation_scalars(scores: Mapping) -> dict:
-    """The flat scalar view of one run's `localisation` dict (empty for data without boxes)."""
-    if not scores:
-        return {}
-    row = {key: scores[key] for key in SCORES if key in scores}
-    row["cam_method"] = scores.get("cam_method")
-    row.update({column: scores["box_accuracy"][key] for column, key in BOX_ACCURACY_COLUMNS.items()})
-    coverage = scores.get("part_coverage", {})
-    row.update(
+    """One row per finished run (configuration, seed) of the given seeds: its folder, test accuracy and
+    the scalar localisation scores (NaN where a run has none: no boxes, or no masks for PxAP and part
+    coverage)."""
+    rows = [
         {
-            key: coverage[key]
-            for key in ("part_share", "part_ratio", "body_ratio", "background_ratio")
-            if key in coverage
+            "configuration": run.configuration,
+            "method": run.config.method,
+            "seed": run.seed,
+            "run_dir": str(run.folder.path),
+            **run_scores(run.metrics),
         }
-    )
-    return row
+        for run in finished_runs(runs_dir, configurations, seeds)
+    ]
+    columns = ["configuration", "method", "seed", "run_dir", "cam_method", *CAM_SCORES]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def has_localisation(runs: pd.DataFrame) -> bool:
@@ -155,12 +104,12 @@ def summarise_localisation(runs: pd.DataFrame, baseline: str = "baseline") -> pd
     """Mean and sample std per configuration (in the given order) of every score and, for each
     `COMPARED` score, the paired difference to `baseline` with its Holm-corrected interval and verdict
     (`mixlib.report.statistics`, the rule of every chapter)."""
-    table = per_configuration(runs, SCORES)
+    table = per_configuration(runs, CAM_SCORES)
     if baseline not in table.index:
         return table
-    for score, (_, direction) in COMPARED.items():
+    for score in COMPARED:
         shown = SCORES[score]
-        comparison = compare_with_reference(runs, score, baseline, direction)
+        comparison = compare_with_reference(runs, score, baseline, shown.better)
         scored = table[f"{score}_mean"].notna()
         table[f"{score}_diff"] = comparison["estimate"]
         table[f"{score}_detectable"] = comparison["detectable"]
@@ -182,17 +131,18 @@ def display_scores(summary: pd.DataFrame, scores: Sequence[str]) -> pd.DataFrame
         if mean.isna().all():
             continue
         shown_as = SCORES[score]
-        shown[shown_as.label] = [
+        shown[shown_as.heading] = [
             mean_std_text(m, s, shown_as.digits, shown_as.scale) for m, s in zip(mean, std, strict=True)
         ]
         if f"{score}_text" in summary:
-            shown[f"Δ {COMPARED[score][0]} vs baseline"] = summary[f"{score}_text"]
+            shown[f"Δ {shown_as.name} vs baseline"] = summary[f"{score}_text"]
     return shown
 
 
-def centre_baseline_reference(run_dir: str | Path) -> dict:
-    """Scores of the centre-Gaussian map on the splits of the run in `run_dir` ({} without boxes)."""
-    config = RunConfig.from_parameters(json.loads((Path(run_dir) / "config.json").read_text()))
+def centre_baseline_reference(runs: pd.DataFrame) -> dict:
+    """Scores of the centre-Gaussian map on the splits of the first of `runs` ({} without boxes); all
+    runs of a profile share the splits."""
+    config = RunFolder(Path(runs["run_dir"].iloc[0])).read_config()
     splits = load_config_splits(config)
     return centre_baseline_scores(
         build_eval_dataset(config, splits.val), build_eval_dataset(config, splits.test)
@@ -209,10 +159,10 @@ def compare_with_centre(runs: pd.DataFrame, reference: float) -> pd.DataFrame:
     return comparison_frame(correct(tests, "higher"))
 
 
-def centre_baseline_statement(run_dir: str | Path, runs: pd.DataFrame) -> str:
-    """Markdown: MaxBoxAccV2 of the centre-Gaussian map on the splits of the run in `run_dir`, and each
-    configuration's paired difference to it. Empty for data without boxes."""
-    scores = centre_baseline_reference(run_dir)
+def centre_baseline_statement(runs: pd.DataFrame) -> str:
+    """Markdown: MaxBoxAccV2 of the centre-Gaussian map on the runs' splits, and each configuration's
+    paired difference to it. Empty for data without boxes."""
+    scores = centre_baseline_reference(runs)
     if not scores:
         return ""
     reference = scores["max_box_acc_v2"]
@@ -267,7 +217,8 @@ def noise_statement(summary: pd.DataFrame, baseline: str = "baseline") -> str:
     if len(summary) == 1:
         return "Only the baseline was run, so there is nothing to compare."
     lines = []
-    for score, (label, _) in COMPARED.items():
+    for score in COMPARED:
+        label = SCORES[score].name
         if summary[f"{score}_mean"].isna().all():
             continue
         verdicts, texts = summary[f"{score}_verdict"], summary[f"{score}_text"]
@@ -389,7 +340,7 @@ def gallery_methods() -> list[str]:
 
 def load_gallery_runs(runs_dir: str | Path, configurations: Sequence[str], seed: int) -> dict[str, RunResult]:
     """The finished run of `seed` for each configuration, models loaded (nothing is trained)."""
-    return {name: load_finished_run(Path(runs_dir) / name / f"seed{seed}") for name in configurations}
+    return {name: load_run(run_folder(runs_dir, name, seed).path) for name in configurations}
 
 
 def gallery_samples(results: Mapping[str, RunResult], count: int) -> GallerySamples:

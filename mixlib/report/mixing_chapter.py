@@ -1,4 +1,5 @@
-"""The mixing-methods chapter: what each method does to a batch, and what it costs."""
+"""The mixing-methods chapter (`notebooks/mixing.ipynb`): what each method does to a batch, and what
+it costs."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import torch
 import yaml
 from torch import nn
 
+from mixlib.bench import mixing as bench
 from mixlib.data import AnnotatedImageDataset, denormalise
-from mixlib.mixing import bench, create_batch_transform
+from mixlib.mixing import create_batch_transform
+from mixlib.runs import RunResult, load_run, run_folder
 
 # the book's data file, found from the package so the chapter runs from any working directory (nbval
 # runs a template inside notebooks/)
@@ -27,6 +30,12 @@ def load_explanations(path: Path = EXPLANATIONS) -> dict[str, dict]:
 def explanation_markdown(name: str, entry: dict) -> str:
     source = f"\n\n*Source: {entry['source']}.*" if entry.get("source") else ""
     return f"### {entry['title']} (`{name}`)\n\n{entry['text']}\n\n$$\n{entry['formula']}\n$${source}"
+
+
+def reference_run(runs_dir: str | Path, configurations: Sequence[str], seeds: Sequence[int]) -> RunResult:
+    """The run whose training images the gallery shows and whose model the model-based methods use:
+    the first seed of the first configuration."""
+    return load_run(run_folder(runs_dir, configurations[0], seeds[0]).path)
 
 
 def sample_batch(dataset: AnnotatedImageDataset, count: int) -> tuple[torch.Tensor, torch.Tensor]:

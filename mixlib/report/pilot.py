@@ -24,7 +24,7 @@ import yaml
 
 from mixlib.files import atomic_write_json, read_json
 from mixlib.report.profiles import Configuration, Profile, load_profile
-from mixlib.training import RunResult, train_run
+from mixlib.runs import RunResult, run_folder, train_run
 
 DEFAULT_CONFIGURATIONS = ("baseline", "mixup", "cutmix")
 DEFAULT_EPOCHS = (5, 10, 20)
@@ -77,7 +77,7 @@ def pilot(
     for length in epochs:  # shortest first: an interrupted pilot still compares every configuration
         for configuration in configurations:
             for seed in seeds:
-                run_dir = Path(runs_dir) / configuration.name / f"epochs{length}" / f"seed{seed}"
+                run_dir = run_folder(Path(runs_dir) / configuration.name, f"epochs{length}", seed).path
                 config = configuration.config.replace(epochs=length, seed=seed)
                 result, seconds = timed_run(train, config, run_dir)
                 rows.append(

@@ -2,7 +2,8 @@
 
 A profile has a `name`, a `title`, `seeds`, `defaults` (RunConfig fields shared by all
 configurations) and `configurations`, each a `name` plus the RunConfig fields it changes. Every
-configuration is validated as a RunConfig when the profile is loaded, before anything runs.
+configuration is validated as a RunConfig, with its run recipe, when the profile is loaded, before
+anything runs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import yaml
 
 from mixlib.config import RunConfig
 from mixlib.data import check_data_root
+from mixlib.runs import check_recipe
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "profiles"
 # `tuning` and `pilot` document how `defaults` were chosen (`python -m mixlib tune`, `python -m mixlib
@@ -124,7 +126,7 @@ def parse_configuration(item: Any, defaults: dict[str, Any], path: Path) -> Conf
         raise ValueError(f"configuration name {name!r} must match {NAME_PATTERN.pattern} (it names a folder)")
     fields = {k: v for k, v in item.items() if k not in CONFIGURATION_KEYS}
     try:
-        config = RunConfig.from_parameters({**defaults, **fields})
+        config = check_recipe(RunConfig.from_parameters({**defaults, **fields}))
     except (TypeError, ValueError) as error:
         raise ValueError(f"profile {str(path)!r}, configuration {name!r}: {error}") from error
     return Configuration(name=name, title=str(item.get("title", name)), config=config)

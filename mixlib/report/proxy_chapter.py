@@ -2,15 +2,14 @@
 against the baseline and the best mixing method, the cost of the proxy steps, and a statement of what
 the leak-free result shows, written from the numbers.
 
-Everything is read from finished run folders (`config.json`, `metrics.json`, `history.csv`, and the
-examples a proxy run keeps in `proxy/examples.pt`); nothing is trained here. The best mixing method is
+Everything is read from finished run folders (`mixlib.runs.folder`: parameters, metrics, history, and
+the examples a proxy run keeps); nothing is trained here. The best mixing method is
 chosen on validation accuracy (the last epoch's `val_accuracy`), never on test results, among the
 mixed-sample methods: the erasing baselines, the baseline and Proxy Attention itself do not compete.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,29 +19,28 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mixlib.mixing import MIXING, MixingMethod
+from mixlib.mixing import MIXING, mixes_two_images
+from mixlib.report.scores import SCORES
 from mixlib.report.statistics import (
     MIN_PAIRED_SEEDS,
     NO_DIFFERENCE,
     NOT_RESOLVED,
     Comparison,
+    best_on_validation,
     correct,
+    describe,
     mean_difference,
     mean_std_text,
+    per_configuration,
 )
+from mixlib.runs import FinishedRun, RunFolder, finished_runs
 
 PROXY_METHOD = "proxy"
 NO_PROXY = (
     "This profile has no Proxy Attention configuration (`method: proxy`), so there is nothing to report."
 )
-# metric -> (label, factor to percent or unit shown); all higher-is-better
-COMPARED = {
-    "accuracy": ("test accuracy (%)", 100.0),
-    "max_box_acc_v2": ("MaxBoxAccV2 (%)", 1.0),
-    "top1_localisation": ("top-1 localisation (%)", 1.0),
-    "pointing_game": ("pointing game (%)", 1.0),
-    "pxap": ("PxAP", 1.0),
-}
+# the scores every proxy configuration is compared on (all higher-is-better)
+COMPARED = ("accuracy", "max_box_acc_v2", "top1_localisation", "pointing_game", "pxap")
 PROXY_COLUMNS = (
     "steps",
     "misclassified",
@@ -90,7 +88,7 @@ def load_report(
     runs_dir: str | Path, configurations: Sequence[str], seeds: Sequence[int], baseline: str = "baseline"
 ) -> ProxyReport:
     runs = collect_runs(runs_dir, configurations, seeds)
-    names = list(dict.fromkeys(runs["configuration"])) if not runs.empty else []
+    names = list(dict.fromkeys(runs["configuration"]))
     proxy_names = [n for n in names if (runs.loc[runs["configuration"] == n, "method"] == PROXY_METHOD).all()]
     return ProxyReport(
         runs_dir=Path(runs_dir),
@@ -103,31 +101,27 @@ def load_report(
 
 def collect_runs(runs_dir: str | Path, configurations: Sequence[str], seeds: Sequence[int]) -> pd.DataFrame:
     """One row per finished run of the given configurations and seeds."""
-    rows = [
-        run_row(name, path)
-        for name in configurations
-        for seed in seeds
-        if (path := Path(runs_dir) / name / f"seed{seed}" / "metrics.json").is_file()
-    ]
-    return pd.DataFrame(rows)
+    return pd.DataFrame([run_row(run) for run in finished_runs(runs_dir, configurations, seeds)])
 
 
-def run_row(name: str, metrics_path: Path) -> dict:
-    folder = metrics_path.parent
-    metrics = json.loads(metrics_path.read_text())
-    config = json.loads((folder / "config.json").read_text())
-    history = pd.read_csv(folder / "history.csv")
-    params = config.get("method_params") or {}
+# what a run's `setting` leaves out, so that two configurations that train alike compare equal
+SETTING_EXCLUDES = ("seed", "method", "method_params")
+
+
+def run_row(run: FinishedRun) -> dict:
+    config, metrics = run.config, run.metrics
+    history = run.folder.read_history()
+    params = config.method_params
     proxy = metrics.get("proxy", {})
     localisation = metrics.get("localisation", {})
     return {
-        "configuration": name,
-        "method": config["method"],
-        "mixing": params.get("mixing", "none") if config["method"] == PROXY_METHOD else config["method"],
+        "configuration": run.configuration,
+        "method": config.method,
+        "mixing": params.get("mixing", "none") if config.method == PROXY_METHOD else config.method,
         "method_params": params,
-        "setting": {k: v for k, v in config.items() if k not in ("seed", "method", "method_params")},
-        "seed": metrics["seed"],
-        "run_dir": str(folder),
+        "setting": {k: v for k, v in config.to_dict().items() if k not in SETTING_EXCLUDES},
+        "seed": run.seed,
+        "run_dir": str(run.folder.path),
         "accuracy": metrics["accuracy"],
         "val_accuracy": float(history["val_accuracy"].iloc[-1]),
         "training_seconds": float(history["epoch_seconds"].sum()),
@@ -137,19 +131,15 @@ def run_row(name: str, metrics_path: Path) -> dict:
 
 
 def mixes_images(method: str) -> bool:
-    """Whether a method mixes two images: a `MixingMethod` that does (not "none", "proxy" or erasing)."""
-    factory = MIXING.get(method, "method")
-    return isinstance(factory, type) and issubclass(factory, MixingMethod) and factory.mixes_images
+    """Whether a method mixes two images: a mixing method that does (not "none", erasing or "proxy",
+    which is a training recipe, not a mixing method)."""
+    return method in MIXING and mixes_two_images(MIXING.get(method))
 
 
 def best_by_validation(runs: pd.DataFrame) -> str | None:
     """The mixed-sample configuration with the highest mean final validation accuracy over seeds."""
-    if runs.empty:
-        return None
     mixing = runs[runs["method"].map(mixes_images)]
-    if mixing.empty:
-        return None
-    return str(mixing.groupby("configuration", sort=False)["val_accuracy"].mean().idxmax())
+    return None if mixing.empty else best_on_validation(mixing)
 
 
 def references(report: ProxyReport, name: str) -> list[tuple[str, str]]:
@@ -200,9 +190,10 @@ def comparisons(report: ProxyReport) -> pd.DataFrame:
     difference and its verdict. The comparisons of one metric are one Holm family."""
     rows = []
     pairs = [(name, role, ref) for name in report.proxy_names for role, ref in references(report, name)]
-    for metric, (label, scale) in COMPARED.items():
+    for metric in COMPARED:
         if metric not in report.runs:
             continue
+        label, scale = SCORES[metric].heading, SCORES[metric].scale
         per_seed = report.runs.pivot(index="seed", columns="configuration", values=metric) * scale
         scored = [
             (n, role, ref)
@@ -238,17 +229,17 @@ COMPARISON_COLUMNS = (
 def comparison_row(
     per_seed: pd.DataFrame, name: str, reference: str, role: str, label: str, result: Comparison
 ) -> dict:
-    ours, theirs = per_seed[name].dropna(), per_seed[reference].dropna()
+    spread = describe(per_seed[[name, reference]])
     return {
         "proxy configuration": name,
         "compared with": f"{reference}: {role}",
         "reference": reference,
         "role": role,
         "metric": label,
-        "proxy mean": ours.mean(),
-        "proxy std": ours.std(ddof=1),
-        "reference mean": theirs.mean(),
-        "reference std": theirs.std(ddof=1),
+        "proxy mean": spread.loc[name, "mean"],
+        "proxy std": spread.loc[name, "std"],
+        "reference mean": spread.loc[reference, "mean"],
+        "reference std": spread.loc[reference, "std"],
         "seeds": result.seeds,
         "difference": result.estimate,
         "verdict": result.verdict,
@@ -305,7 +296,7 @@ def cost_table(report: ProxyReport) -> pd.DataFrame:
 def read_examples(report: ProxyReport, name: str) -> dict | None:
     """The examples the first seed of a proxy configuration kept (None if it made no proxy)."""
     folders = report.runs.loc[report.runs["configuration"] == name, "run_dir"]
-    path = Path(folders.iloc[0]) / "proxy" / "examples.pt"
+    path = RunFolder(Path(folders.iloc[0])).proxy_examples
     return torch.load(path, weights_only=True) if path.is_file() else None
 
 
@@ -342,8 +333,9 @@ def plot_accuracy(report: ProxyReport) -> plt.Figure:
     names = list(
         dict.fromkeys([c for n in report.proxy_names for _, c in references(report, n)] + report.proxy_names)
     )
-    grouped = report.runs.groupby("configuration")["accuracy"]
-    means, stds = grouped.mean()[names] * 100, grouped.std(ddof=1)[names].fillna(0) * 100
+    columns = ["accuracy_mean", "accuracy_std"]
+    spread = per_configuration(report.runs, ["accuracy"]).loc[names, columns] * SCORES["accuracy"].scale
+    means, stds = spread["accuracy_mean"], spread["accuracy_std"].fillna(0)
     colours = ["tab:red" if n in report.proxy_names else "tab:blue" for n in names]
     figure, axis = plt.subplots(figsize=(1.1 * len(names) + 2.5, 3.4))
     axis.bar(range(len(names)), means, yerr=stds, capsize=3, color=colours)
@@ -370,7 +362,7 @@ def conclusion(report: ProxyReport) -> str:
 
 
 def configuration_statement(name: str, table: pd.DataFrame, costs: pd.Series) -> str:
-    accuracy = table[table["metric"] == COMPARED["accuracy"][0]]
+    accuracy = table[table["metric"] == SCORES["accuracy"].heading]
     if accuracy.empty:
         return f"`{name}`: {NO_REFERENCE}"
     # the main comparison is the ablation (same training, no proxy steps) where the profile has it
@@ -387,7 +379,7 @@ def configuration_statement(name: str, table: pd.DataFrame, costs: pd.Series) ->
             f"Against {row['role']}, `{row['reference']}` ({reference} %), the paired difference over "
             f"{row['seeds']} seed(s) is {row['difference']:+.2f} points: {row['comparison']}."
         )
-    localisation = table[(table["metric"] != COMPARED["accuracy"][0]) & (table["role"] == first["role"])]
+    localisation = table[(table["metric"] != SCORES["accuracy"].heading) & (table["role"] == first["role"])]
     if not localisation.empty:
         changes = "; ".join(
             f"{row['metric']} {row['difference']:+.2f} ({row['comparison']})"

@@ -5,13 +5,14 @@ of a running scheduler (`mixlib.report.cluster`); a configuration's chapter is t
 executed over its finished runs with `finished_runs_only`, which trains nothing.
 
 Layout (all relative to the repository root, the working directory):
-- `runs/<profile>/<configuration>/seed<k>/`: one training run (checkpoint, history, metrics, logs) and
+- `runs/<profile>/<configuration>/seed<k>/`: one training run (`mixlib.runs.folder`) and
   `train.ipynb` + `train.json`, the executed notebook and the fingerprint (parameters, code, template)
   it was made with; a run only writes its own folder, and an unchanged one is not rerun;
 - `runs/<profile>/<configuration>/chapter.ipynb` + `chapter.json`: the configuration's chapter, the
   same way;
-- `book/generated/`: what the book shows for this profile (chapters, summary pages, glossary),
-  rewritten on every call; `_build/html/`: the built book.
+- `book/generated/`: what the book shows for this profile (the chapters of
+  `mixlib.report.chapters`, one per configuration, the glossary), rewritten on every call, and
+  `_toc.yml`, written from the same chapter list; `_build/html/`: the built book.
 """
 
 from __future__ import annotations
@@ -33,16 +34,21 @@ from tqdm import tqdm
 
 from mixlib.config import code_version, fingerprint
 from mixlib.files import atomic_write_json, read_json, read_or_set_aside
+from mixlib.report.chapters import (
+    GENERATED,
+    GLOSSARY,
+    SUMMARY_CHAPTERS,
+    TOC,
+    TRAIN_TEMPLATE,
+    table_of_contents,
+)
 from mixlib.report.cluster import dask_client, task_resources
 from mixlib.report.glossary import write_glossary_page
 from mixlib.report.profiles import Configuration, Profile, available_profiles, load_profile
+from mixlib.runs import configuration_folder, run_folder
 
-TRAIN_TEMPLATE = Path("notebooks/train.ipynb")
-# summary chapters, run after every configuration has trained: notebooks/<name>.ipynb is executed into
-# book/generated/<name>.ipynb with the profile's parameters
-SUMMARY_TEMPLATES = ("findings", "results", "mixing", "cams", "proxy", "latency")
-GENERATED = Path("book/generated")
 GLOSSARY_DATA = Path("book/glossary.yml")
+CHAPTER = "chapter.ipynb"  # a configuration's chapter, next to its seed folders
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -130,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     write_book_sources(profile, runs_dir)
+    (root / TOC).write_text(table_of_contents())
     if not args.no_build:
         build_book(root)
     print(
@@ -174,15 +181,14 @@ def notebook_task(
     configuration: Configuration, profile: Profile, runs_dir: Path, root: Path, seed: int | None = None
 ) -> NotebookTask:
     """Seed `seed`'s run of `configuration`, or with no seed the chapter over all the profile's seeds."""
-    folder = root / runs_dir / configuration.name
     parameters = {k: v for k, v in configuration.parameters().items() if k != "seed"}
     parameters.update(config_name=configuration.name, runs_dir=str(runs_dir))
     if seed is None:
         parameters.update(seeds=list(profile.seeds), finished_runs_only=True)
-        output = folder / "chapter.ipynb"
+        output = configuration_folder(root / runs_dir, configuration.name) / CHAPTER
     else:
         parameters.update(seeds=[seed])
-        output = folder / f"seed{seed}" / "train.ipynb"
+        output = run_folder(root / runs_dir, configuration.name, seed).path / TRAIN_TEMPLATE.name
     return NotebookTask(configuration.name, seed, root, output, parameters, notebook_fingerprint(parameters))
 
 
@@ -251,7 +257,7 @@ def write_book_sources(profile: Profile, runs_dir: Path) -> None:
     shutil.rmtree(GENERATED, ignore_errors=True)
     (GENERATED / "runs").mkdir(parents=True)
     for number, configuration in enumerate(profile.configurations, start=1):
-        notebook = nbformat.read(runs_dir / configuration.name / "chapter.ipynb", as_version=4)
+        notebook = nbformat.read(configuration_folder(runs_dir, configuration.name) / CHAPTER, as_version=4)
         set_title(notebook, configuration, profile)
         hide_injected_parameters(notebook)
         nbformat.write(notebook, GENERATED / "runs" / f"{number:02d}-{configuration.name}.ipynb")
@@ -263,16 +269,16 @@ def write_book_sources(profile: Profile, runs_dir: Path) -> None:
         "configurations": [c.name for c in profile.configurations],
         "seeds": list(profile.seeds),
     }
-    for name in SUMMARY_TEMPLATES:
-        print(f"summary chapter {name}", flush=True)
-        output = GENERATED / f"{name}.ipynb"
-        error = execute(Path("notebooks") / f"{name}.ipynb", output, summary)
+    for chapter in SUMMARY_CHAPTERS:
+        print(f"summary chapter {chapter.name}", flush=True)
+        output = GENERATED / f"{chapter.name}.ipynb"
+        error = execute(chapter.template, output, summary)
         if error:
-            raise SystemExit(f"summary notebook {name!r} failed: {error}")
+            raise SystemExit(f"summary notebook {chapter.name!r} failed: {error}")
         notebook = nbformat.read(output, as_version=4)
         hide_injected_parameters(notebook)
         nbformat.write(notebook, output)
-    write_glossary_page(GLOSSARY_DATA, GENERATED / "glossary.md")
+    write_glossary_page(GLOSSARY_DATA, GLOSSARY.with_suffix(".md"))
 
 
 def set_title(notebook: nbformat.NotebookNode, configuration: Configuration, profile: Profile) -> None:

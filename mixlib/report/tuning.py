@@ -20,7 +20,7 @@ import pandas as pd
 import yaml
 
 from mixlib.report.profiles import Configuration, load_profile, profile_path
-from mixlib.training import RunResult, train_run
+from mixlib.runs import RunResult, run_folder, train_run
 
 TUNABLE = ("lr", "weight_decay")
 DEFAULT_GRID = {"lr": (0.02, 0.05, 0.1), "weight_decay": (1e-4, 5e-4)}
@@ -82,7 +82,7 @@ def tune(
         for seed in seeds:
             changes = {**point, "seed": seed, **({"epochs": epochs} if epochs else {})}
             config = configuration.config.replace(**changes)
-            result = train(config, Path(runs_dir) / point_name(point) / f"seed{seed}", progress=False)
+            result = train(config, run_folder(runs_dir, point_name(point), seed).path, progress=False)
             rows.append(
                 {**point, "seed": seed, "val_accuracy": float(result.history["val_accuracy"].iloc[-1])}
             )

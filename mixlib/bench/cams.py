@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
+from mixlib.bench.timing import seconds
 from mixlib.cams.compute import CAM_METHODS, compute_cams, silenced_score_cam_progress
 from mixlib.cams.losses import create_loss_terms
 from mixlib.mixing import create_batch_transform
+from mixlib.model_state import evaluation_mode
 from mixlib.models import cam_target_layer, create_model
 from mixlib.training import training_step
 
@@ -55,9 +56,8 @@ def benchmark(args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)
     model = create_model(args.model, num_classes=args.num_classes, input_size=args.image_size)
     images = torch.randn(args.batch_size, 3, args.image_size, args.image_size)
-    with torch.no_grad():
-        classes = model.eval()(images).argmax(dim=1)
-    model.train()
+    with evaluation_mode(model), torch.no_grad():
+        classes = model(images).argmax(dim=1)
     compute_cams(model, images[:2], classes[:2])  # warm-up: thread pools, allocator
     rows = [_time_cam_method(model, images, classes, name, args) for name in methods]
     return {
@@ -80,8 +80,8 @@ def _time_cam_method(model, images, classes, name: str, args) -> dict:
     spec = CAM_METHODS.get(name)
     count = min(args.scorecam_images, len(images)) if spec.masked_forward_per_channel else len(images)
     one_by_one = min(args.readme_images, count)
-    batched = _seconds(lambda: compute_cams(model, images[:count], classes[:count], method=name))
-    readme = _seconds(lambda: _readme_style(model, images[:one_by_one], classes[:one_by_one], spec.cam_class))
+    batched = seconds(lambda: compute_cams(model, images[:count], classes[:count], method=name))
+    readme = seconds(lambda: _readme_style(model, images[:one_by_one], classes[:one_by_one], spec.cam_class))
     return {
         "method": name,
         "batched_images": count,
@@ -94,11 +94,11 @@ def _time_cam_method(model, images, classes, name: str, args) -> dict:
 
 def _readme_style(model, images, classes, cam_class) -> None:
     target_layers = [cam_target_layer(model)]
-    with silenced_score_cam_progress():  # only ScoreCAM prints progress bars; printing is not the point here
+    # grad-cam's CAM objects switch the model to eval mode; only ScoreCAM prints progress bars
+    with evaluation_mode(model), silenced_score_cam_progress():
         for image, category in zip(images, classes, strict=True):
             with cam_class(model=model, target_layers=target_layers) as cam:
                 cam(input_tensor=image[None], targets=[ClassifierOutputTarget(int(category))])
-    model.train()
 
 
 def _time_training(model, images, classes, steps: int) -> list[dict]:
@@ -108,7 +108,7 @@ def _time_training(model, images, classes, steps: int) -> list[dict]:
     model.train()
 
     def step(terms) -> float:
-        return _seconds(lambda: training_step(model, optimizer, images, classes, transform, terms))
+        return seconds(lambda: training_step(model, optimizer, images, classes, transform, terms))
 
     for terms in variants.values():  # warm-up, including each term's one-off head check
         step(terms)
@@ -125,12 +125,6 @@ def _time_training(model, images, classes, steps: int) -> list[dict]:
         }
         for label, t in times.items()
     ]
-
-
-def _seconds(work) -> float:
-    start = time.perf_counter()
-    work()
-    return time.perf_counter() - start
 
 
 def format_table(result: dict) -> str:

@@ -4,8 +4,8 @@ The reference is the per-image pipeline of commit c527d0d, rebuilt here as a sma
 (`reference_transform`, `reference_loader`, the step on a model in the default memory format): every
 image goes through torchvision v2 RandomResizedCrop, flip, ColorJitter and normalisation one at a
 time in a `DataLoader` (no workers, as the profiles run it) with its box and mask, and the step runs
-in fp32 on contiguous tensors. The new pipeline is what `mixlib.training` runs: uint8 tensors on the
-device, one batched augmentation (`mixlib.data.augment`), a channels-last step. Kornia's
+in fp32 on contiguous tensors. The new pipeline is the engine `mixlib.runs` builds for a run: uint8
+tensors on the device, one batched augmentation (`mixlib.data.augment`), a channels-last step. Kornia's
 `AugmentationSequential` with the same four operations is timed on the same batches as the
 alternative the batched augmentation was chosen against.
 
@@ -32,20 +32,14 @@ from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision.transforms import v2
 
+from mixlib.bench.timing import seconds, steady_allocator
 from mixlib.config import RunConfig
 from mixlib.data import AnnotatedImageDataset
 from mixlib.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalise
 from mixlib.mixing import create_batch_transform
-from mixlib.mixing.bench import _seconds, steady_allocator
-from mixlib.models import create_model
-from mixlib.training import (
-    Trainer,
-    batches_per_epoch,
-    build_datasets,
-    forward_features_and_logits,
-    load_config_splits,
-    step_tensors,
-)
+from mixlib.run_data import load_config_splits
+from mixlib.runs import RunFolder, build_trainer, create_recipe
+from mixlib.training import Trainer, batches_per_epoch, forward_features_and_logits, step_tensors
 
 TARGET_DATA_SPEEDUP = 10.0  # data stage vs the per-image reference
 TARGET_DATA_SHARE = 0.10  # data stage as a share of the step, on the CPU
@@ -144,7 +138,7 @@ def benchmark(args: argparse.Namespace) -> dict:
         seed=args.seed,
     )
     with tempfile.TemporaryDirectory() as run_dir:
-        trainer, reference_model = _trainers(config, device, Path(run_dir))
+        trainer, reference_model = _trainers(config, Path(run_dir))
         reference = reference_dataset(config)
         stages = _time_stages(trainer, reference_model, reference, args)
         epochs = _time_epochs(trainer, reference_model, reference, args)
@@ -186,27 +180,13 @@ def benchmark(args: argparse.Namespace) -> dict:
     return result
 
 
-def _trainers(config: RunConfig, device: torch.device, run_dir: Path) -> tuple[Trainer, nn.Module]:
-    """The new pipeline as a Trainer (its epoch loop is timed as is) and the reference's fp32 model."""
-    splits = load_config_splits(config)
+def _trainers(config: RunConfig, run_dir: Path) -> tuple[Trainer, nn.Module]:
+    """The new pipeline as `mixlib.runs` builds it for a run (its epoch loop is timed as is), and the
+    reference's fp32 model with the same initial weights, in the default memory format as c527d0d
+    trained it."""
     torch.manual_seed(config.seed)
-    model = create_model(
-        config.model, len(splits.classes), config.image_size, config.small_input, config.min_feature_size
-    ).to(device)
-    reference_model = copy.deepcopy(model)  # default memory format, as c527d0d trained it
-    datasets = build_datasets(config, splits, device)
-    trainer = Trainer(
-        config,
-        run_dir,
-        model,
-        splits,
-        datasets["train"],
-        datasets["val"],
-        device,
-        int(config.batch_size),
-        create_batch_transform(config.method),
-        progress=False,
-    )
+    trainer = build_trainer(config, RunFolder(run_dir), create_recipe(config), progress=False)
+    reference_model = copy.deepcopy(trainer.model).to(memory_format=torch.contiguous_format)
     return trainer, reference_model
 
 
@@ -220,7 +200,7 @@ def _time_stages(
     order = torch.randperm(len(trainer.train_set), generator=data)[:batch_size]
     stored = next(trainer.train_set.batches(order, batch_size, device))
     kornia = kornia_augment(config)
-    mixing = create_batch_transform(config.method)
+    mixing = trainer.batch_transform
     unmixed = create_batch_transform("none")
     reference_optimizer = torch.optim.SGD(reference_model.parameters(), lr=1e-3, momentum=0.9)
     samples: dict[str, dict[str, list[float]]] = {
@@ -253,7 +233,7 @@ def _time_stages(
             ),
         }
         for (pipeline, stage), work in rounds.items():
-            samples[pipeline][stage].append(_seconds(work, device) * 1000)
+            samples[pipeline][stage].append(seconds(work, device) * 1000)
     return {
         pipeline: {stage: statistics.median(values[1:]) for stage, values in stages.items() if values}
         for pipeline, stages in samples.items()
@@ -265,10 +245,10 @@ def _time_epochs(
 ) -> dict:
     """Images per second of whole training epochs (data, mixing, step), reference and new alternating."""
     device, batch_size = trainer.device, trainer.batch_size
-    mixing = create_batch_transform(trainer.config.method)
+    mixing = trainer.batch_transform
     reference_optimizer = torch.optim.SGD(reference_model.parameters(), lr=1e-3, momentum=0.9)
     images = batches_per_epoch(len(trainer.train_set), batch_size) * batch_size
-    seconds: dict[str, list[float]] = {"reference": [], "new": []}
+    timed: dict[str, list[float]] = {"reference": [], "new": []}
     for epoch in range(args.epochs):
         generator = torch.Generator().manual_seed(args.seed + epoch)
 
@@ -290,9 +270,9 @@ def _time_epochs(
             sums, steps = trainer.train_epoch(torch.Generator().manual_seed(seed), generator)
             return float(sums["loss"]) / steps
 
-        seconds["reference"].append(_seconds(reference_epoch, device))
-        seconds["new"].append(_seconds(new_epoch, device))
-    return {name: images / statistics.median(values) for name, values in seconds.items()}
+        timed["reference"].append(seconds(reference_epoch, device))
+        timed["new"].append(seconds(new_epoch, device))
+    return {name: images / statistics.median(values) for name, values in timed.items()}
 
 
 def _time_compiled_step(trainer: Trainer, args) -> dict:
@@ -315,8 +295,8 @@ def _time_compiled_step(trainer: Trainer, args) -> dict:
             forward=forward,
         )
 
-    first = _seconds(step, trainer.device)
-    steps = [_seconds(step, trainer.device) * 1000 for _ in range(args.repeats)]
+    first = seconds(step, trainer.device)
+    steps = [seconds(step, trainer.device) * 1000 for _ in range(args.repeats)]
     return {"compile_seconds": first, "step_ms": statistics.median(steps)}
 
 
@@ -337,7 +317,7 @@ def matmul_gflops(
     size = size or (4096 if device.type == "cuda" else 1024)
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
-    best = min(_seconds(lambda: a @ b, device) for _ in range(repeats + 1))
+    best = min(seconds(lambda: a @ b, device) for _ in range(repeats + 1))
     return 2 * size**3 / best / 1e9
 
 

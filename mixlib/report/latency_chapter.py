@@ -39,7 +39,7 @@ from mixlib.latency.orin import (
 )
 from mixlib.latency.table import latency_report, onnx_stem, plot_latency_vs_flops, report_rows
 from mixlib.models import check_model_name, choose_output_stride, create_model
-from mixlib.training import load_finished_run
+from mixlib.runs import load_run, run_folder
 
 ONNX_FOLDER = "onnx"
 # what write_onnx_bundle puts into the folder; cleared first so that a configuration dropped from the
@@ -94,27 +94,13 @@ class TrainedModel:
         return onnx_stem(self.configuration, self.architecture.input_size)
 
 
-@contextmanager
-def _torch_state_kept() -> Iterator[None]:
-    """Loading a run switches on deterministic algorithms for training; latency is measured as deployed."""
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    benchmark = torch.backends.cudnn.benchmark
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
-        torch.backends.cudnn.benchmark = benchmark
-
-
 def load_trained_models(runs_dir: str | Path, configurations: Sequence[str], seed: int) -> list[TrainedModel]:
     """The model of run `seed<seed>` of every configuration, in eval mode on the CPU."""
     models = []
-    with _torch_state_kept():
-        for name in configurations:
-            result = load_finished_run(Path(runs_dir) / name / f"seed{seed}")
-            architecture = architecture_of(result.config, len(result.splits.classes))
-            models.append(TrainedModel(name, result.run_dir, architecture, result.model.cpu().eval()))
+    for name in configurations:
+        result = load_run(run_folder(runs_dir, name, seed).path)
+        architecture = architecture_of(result.config, len(result.splits.classes))
+        models.append(TrainedModel(name, result.run_dir, architecture, result.model.cpu().eval()))
     return models
 
 

@@ -9,7 +9,6 @@ chosen on validation accuracy; the test split only reports how it does.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,24 +21,26 @@ from mixlib.config import RunConfig
 from mixlib.latency.table import latency_report, onnx_stem
 from mixlib.models import choose_output_stride, create_model
 from mixlib.report.cams_chapter import (
-    SCORES,
     UNAVAILABLE_WITHOUT_BOXES,
     centre_baseline_reference,
     compare_with_centre,
-    localisation_scalars,
 )
 from mixlib.report.profiles import available_profiles
+from mixlib.report.results_chapter import SUMMARY_METRICS
+from mixlib.report.scores import LOCALISATION, SCORES, run_scores
 from mixlib.report.statistics import (
     DETECTABLE_RULE,
     MIN_PAIRED_SEEDS,
     NO_DIFFERENCE,
+    best_on_validation,
     compare_with_reference,
     comparison_texts,
     mean_ratio,
     mean_std_text,
+    per_configuration,
     smallest_detectable,
 )
-from mixlib.report.summary import SUMMARY_METRICS
+from mixlib.runs import FinishedRun, finished_runs
 
 # found from the package, as the mixing chapter finds methods.yml: nbval runs templates in notebooks/
 PUBLISHED = Path(__file__).resolve().parents[2] / "book" / "published.yml"
@@ -54,7 +55,7 @@ class Findings:
     profile_name: str
     runs_dir: Path
     configurations: list[str]
-    runs: pd.DataFrame  # one row per finished (configuration, seed)
+    runs: pd.DataFrame  # one row per finished (configuration, seed), with its folder
     config: RunConfig  # the first run's settings (shared by all configurations but the method)
     num_classes: int
     baseline: str | None
@@ -71,10 +72,6 @@ class Findings:
     def has_masks(self) -> bool:
         return bool(self.runs["part_ratio"].notna().any())
 
-    def first_run(self) -> Path:
-        first = self.runs.iloc[0]
-        return self.runs_dir / first["configuration"] / f"seed{first['seed']}"
-
 
 def load_findings(
     profile_name: str,
@@ -83,45 +80,35 @@ def load_findings(
     seeds: Sequence[int],
     baseline: str = "baseline",
 ) -> Findings:
-    runs = collect(runs_dir, configurations, seeds)
-    first = Path(runs_dir) / runs["configuration"].iloc[0] / f"seed{runs['seed'].iloc[0]}"
-    config = RunConfig.from_parameters(json.loads((first / "config.json").read_text()))
-    metrics = json.loads((first / "metrics.json").read_text())
+    finished = finished_runs(runs_dir, configurations, seeds)
+    runs = collect(finished)
     return Findings(
         profile_name=profile_name,
         runs_dir=Path(runs_dir),
         configurations=list(dict.fromkeys(runs["configuration"])),
         runs=runs,
-        config=config,
-        num_classes=len(metrics["confusion_matrix"]),
+        config=finished[0].config,
+        num_classes=len(finished[0].metrics["confusion_matrix"]),
         baseline=baseline if baseline in set(runs["configuration"]) else None,
     )
 
 
-def collect(runs_dir: str | Path, configurations: Sequence[str], seeds: Sequence[int]) -> pd.DataFrame:
-    """One row per finished run of the given configurations and seeds: the results page's metrics,
-    the last validation accuracy, and the localisation scalars (NaN where the data has none)."""
-    rows = []
-    for name in configurations:
-        for seed in seeds:
-            folder = Path(runs_dir) / name / f"seed{seed}"
-            if not (folder / "metrics.json").is_file():
-                continue
-            metrics = json.loads((folder / "metrics.json").read_text())
-            history = pd.read_csv(folder / "history.csv")
-            rows.append(
-                {
-                    "configuration": name,
-                    "method": json.loads((folder / "config.json").read_text())["method"],
-                    "seed": seed,
-                    **{metric: metrics[metric] for metric in SUMMARY_METRICS},
-                    "val_accuracy": float(history["val_accuracy"].iloc[-1]),
-                    **localisation_scalars(metrics.get("localisation", {})),
-                }
-            )
-    if not rows:
-        raise FileNotFoundError(f"no finished runs under {runs_dir} for {list(configurations)}")
-    columns = ["configuration", "method", "seed", *SUMMARY_METRICS, "val_accuracy", *SCORES]
+def collect(finished: Sequence[FinishedRun]) -> pd.DataFrame:
+    """One row per finished run: its folder, the results page's metrics, the last validation accuracy,
+    and the localisation scalars (NaN where the data has none)."""
+    rows = [
+        {
+            "configuration": run.configuration,
+            "method": run.config.method,
+            "seed": run.seed,
+            "run_dir": str(run.folder.path),
+            **{metric: run.metrics[metric] for metric in SUMMARY_METRICS},
+            "val_accuracy": float(run.folder.read_history()["val_accuracy"].iloc[-1]),
+            **run_scores(run.metrics),
+        }
+        for run in finished
+    ]
+    columns = ["configuration", "method", "seed", "run_dir", *SUMMARY_METRICS, "val_accuracy", *LOCALISATION]
     return pd.DataFrame(rows, columns=list(dict.fromkeys(columns)))
 
 
@@ -166,8 +153,8 @@ def cam_map_size(config: RunConfig) -> int:
 
 
 def recommended(findings: Findings) -> str:
-    """The configuration with the highest mean final validation accuracy."""
-    return str(findings.runs.groupby("configuration", sort=False)["val_accuracy"].mean().idxmax())
+    """The configuration to use: the highest mean final validation accuracy."""
+    return best_on_validation(findings.runs)
 
 
 def family_sentence(
@@ -215,7 +202,8 @@ def accuracy_answer(findings: Findings) -> str:
     accuracy = compare_with_reference(runs, "accuracy", baseline, "higher")
     ece = compare_with_reference(runs, "ece", baseline, "lower")
     best = recommended(findings)
-    means = runs.groupby("configuration")[["accuracy", "ece"]].mean() * 100
+    means = per_configuration(runs, ["accuracy", "ece"])[["accuracy_mean", "ece_mean"]] * 100
+    means.columns = ["accuracy", "ece"]
     if best == baseline:
         choice = (
             f"The baseline itself has the highest mean validation accuracy; its test accuracy is "
@@ -248,7 +236,7 @@ def localisation_answer(findings: Findings) -> str:
             "this data; the CAM chapter shows the maps only."
         )
     command = reproduce(report_command(findings))
-    centre = centre_baseline_reference(findings.first_run())["max_box_acc_v2"]
+    centre = centre_baseline_reference(findings.runs)["max_box_acc_v2"]
     against_centre = compare_with_centre(findings.runs, centre)
     size = cam_map_size(findings.config)
     lines = [
@@ -387,12 +375,12 @@ def published_accuracy_table(findings: Findings, published: dict) -> pd.DataFram
         else pd.Series(dtype=object)
     )
     rows = {}
-    for name, mine in runs.groupby("configuration", sort=False):
-        method = mine["method"].iloc[0]
+    for name, mine in per_configuration(runs, ["accuracy"]).iterrows():
+        method = mine["method"]
         row = {
             "method": method,
             "this run: test accuracy %": mean_std_text(
-                mine["accuracy"].mean(), mine["accuracy"].std(), scale=100
+                mine["accuracy_mean"], mine["accuracy_std"], scale=SCORES["accuracy"].scale
             ),
             "this run: Δ vs baseline (pts)": texts.get(
                 name, "baseline" if name == findings.baseline else "no baseline in this run"
@@ -441,8 +429,8 @@ def this_run_localisation(findings: Findings) -> dict[str, str]:
     if not findings.has_boxes:
         return dict.fromkeys(("cam", "centre", "cutmix_change"), unavailable)
     runs = findings.runs
-    centre = centre_baseline_reference(findings.first_run())["max_box_acc_v2"]
-    base = runs.loc[runs["configuration"] == findings.baseline, "max_box_acc_v2"]
+    centre = centre_baseline_reference(runs)["max_box_acc_v2"]
+    spread = per_configuration(runs, ["max_box_acc_v2"])
     change = "no CutMix configuration"
     cutmix = [
         n for n in findings.configurations if (runs[runs["configuration"] == n]["method"] == "cutmix").all()
@@ -451,7 +439,9 @@ def this_run_localisation(findings: Findings) -> dict[str, str]:
         table = compare_with_reference(runs, "max_box_acc_v2", findings.baseline, "higher")
         change = comparison_texts(table, 1, 1)[cutmix[0]]
     return {
-        "cam": mean_std_text(base.mean(), base.std(), 1) if len(base) else "no baseline",
+        "cam": mean_std_text(*spread.loc[findings.baseline, ["max_box_acc_v2_mean", "max_box_acc_v2_std"]], 1)
+        if findings.baseline
+        else "no baseline",
         "centre": f"{centre:.1f}",
         "cutmix_change": change,
     }

@@ -9,21 +9,25 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mixlib.cams.compute import compute_cams
+from mixlib.cams import compute_cams
 from mixlib.config import RunConfig
 from mixlib.data import AnnotatedImageDataset, denormalise
-from mixlib.training import RunResult
+from mixlib.report.scores import CLASSIFICATION, SCORES, localisation_scalars
+from mixlib.report.statistics import describe
+from mixlib.runs import RunResult
 
-SCALAR_METRICS = {
-    "accuracy": "top-1 accuracy",
-    "macro_precision": "macro precision",
-    "macro_recall": "macro recall",
-    "macro_f1": "macro F1",
-    "macro_fpr": "macro FPR",
-    "ece": "ECE (15 bins)",
-    "nll": "test NLL",
-    "epoch_seconds": "seconds / epoch",
-}
+# the localisation rows of a configuration's chapter (the CAM chapter shows every score)
+LOCALISATION_ROWS = (
+    "max_box_acc_v2",
+    "wsolevaluation_max_box_acc_v2",
+    "top1_localisation",
+    "pointing_game",
+    "pxap",
+    "part_ratio",
+    "part_share",
+    "deletion_auc",
+    "insertion_auc",
+)
 
 
 def parameter_table(config: RunConfig, seeds: Sequence[int]) -> pd.DataFrame:
@@ -35,44 +39,28 @@ def parameter_table(config: RunConfig, seeds: Sequence[int]) -> pd.DataFrame:
 
 
 def metrics_frame(results: Sequence[RunResult]) -> pd.DataFrame:
-    """One row per seed, one column per scalar metric."""
-    rows = [{"seed": r.config.seed, **{k: r.metrics[k] for k in SCALAR_METRICS}} for r in results]
+    """One row per seed, one column per classification score."""
+    rows = [{"seed": r.config.seed, **{k: r.metrics[k] for k in CLASSIFICATION}} for r in results]
     return pd.DataFrame(rows).set_index("seed")
 
 
-LOCALISATION_METRICS = {
-    "max_box_acc_v2": "MaxBoxAccV2 %, τ from val",
-    "wsolevaluation_max_box_acc_v2": "MaxBoxAccV2 %, wsolevaluation (best τ on test)",
-    "top1_localisation": "top-1 localisation %",
-    "pointing_game": "pointing game %",
-    "pxap": "PxAP",
-    "part_ratio": "CAM mass on part / part area",
-    "part_share": "share of CAM mass on the part",
-    "deletion_auc": "deletion AUC (lower is better)",
-    "insertion_auc": "insertion AUC (higher is better)",
-}
-
-
-def localisation_row(scores: dict) -> dict:
-    """The scalar localisation scores of one run (empty for data without boxes)."""
-    row = {k: scores[k] for k in LOCALISATION_METRICS if k in scores}
-    if "part_coverage" in scores:
-        row["part_ratio"] = scores["part_coverage"]["part_ratio"]
-        row["part_share"] = scores["part_coverage"]["part_share"]
-    return row
-
-
 def localisation_frame(results: Sequence[RunResult]) -> pd.DataFrame:
-    rows = [{"seed": r.config.seed, **localisation_row(r.metrics.get("localisation", {}))} for r in results]
-    frame = pd.DataFrame(rows).set_index("seed")
-    return frame.dropna(axis=1, how="all")
+    """One row per seed, one column per localisation score the runs have (none without boxes)."""
+    rows = []
+    for result in results:
+        scalars = localisation_scalars(result.metrics.get("localisation", {}))
+        shown = {k: scalars[k] for k in LOCALISATION_ROWS if k in scalars}
+        rows.append({"seed": result.config.seed, **shown})
+    return pd.DataFrame(rows).set_index("seed").dropna(axis=1, how="all")
 
 
 def mean_and_spread(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean and sample standard deviation over seeds (std is NaN for a single seed, shown as '-')."""
-    summary = pd.DataFrame({"mean": frame.mean(), "std": frame.std(ddof=1), "seeds": frame.count()})
-    labels = {**SCALAR_METRICS, **LOCALISATION_METRICS}
-    summary.index = [labels.get(name, name) for name in summary.index]
+    """Mean and sample standard deviation over seeds (std is NaN for a single seed, shown as '-'),
+    in the unit and under the heading every chapter of the book shows the score with."""
+    summary = describe(frame)
+    scales = [SCORES[name].scale for name in summary.index]
+    summary[["mean", "std"]] = summary[["mean", "std"]].mul(scales, axis=0)
+    summary.index = [SCORES[name].heading for name in summary.index]
     return summary
 
 

@@ -27,12 +27,10 @@ which keep memory the same way; `--malloc default` measures glibc's defaults.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import inspect
 import os
 import platform
 import statistics
-import time
 from collections.abc import Callable
 
 import timm
@@ -41,6 +39,7 @@ import torchvision
 from timm.data import Mixup
 from torchvision.transforms import v2
 
+from mixlib.bench.timing import seconds, steady_allocator
 from mixlib.mixing import METHODS, MIXING, create_batch_transform
 from mixlib.models import create_model
 from mixlib.training import training_step
@@ -117,22 +116,6 @@ def benchmark(args: argparse.Namespace) -> dict:
         }
     machine = {**_machine(devices), "malloc": malloc}
     return {"machine": machine, "config": _config(args, methods), "results": results}
-
-
-def steady_allocator() -> bool:
-    """Stop glibc from handing freed memory back to the kernel; False where libc is not glibc.
-
-    Large blocks are then served from the heap (mmap threshold at glibc's maximum, 32 MiB) and the heap
-    is never trimmed, so a freed batch-sized tensor is reused without page faults. The setting lasts
-    for the process.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
-    return bool(mallopt(m_mmap_threshold, 32 * 2**20)) and bool(mallopt(m_trim_threshold, 2**40))
 
 
 def _devices(choice: str) -> list[str]:
@@ -297,18 +280,8 @@ def _round_robin(
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
             if len(times[name]) < limited.get(name, repeats):
-                times[name].append(_seconds(candidates[name], device))
+                times[name].append(seconds(candidates[name], device))
     return times
-
-
-def _seconds(work: Callable[[], object], device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    work()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
 
 
 def _ms(samples: list[float]) -> list[float]:

@@ -1,8 +1,8 @@
-"""The results page: every configuration of a profile in one table and one plot, over seeds."""
+"""The results chapter (`notebooks/results.ipynb`): every configuration of a profile in one table and
+one plot, over seeds."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mixlib.mixing import application_probability
+from mixlib.report.scores import SCORES
 from mixlib.report.statistics import (
     DETECTABLE_RULE,
     MIN_PAIRED_SEEDS,
@@ -20,40 +20,29 @@ from mixlib.report.statistics import (
     per_configuration,
     smallest_detectable,
 )
+from mixlib.runs import application_probability, finished_runs
 
 SUMMARY_METRICS = ("accuracy", "macro_f1", "ece", "macro_fpr", "epoch_seconds")
-# metrics compared with the baseline (paired by seed, Holm-corrected), the way each is better, and
-# their label in the book
-COMPARED = {"accuracy": ("higher", "accuracy"), "ece": ("lower", "ECE")}
+# metrics compared with the baseline (paired by seed, Holm-corrected)
+COMPARED = ("accuracy", "ece")
 
 
-def collect_runs(runs_dir: str | Path, configurations: Sequence[str]) -> pd.DataFrame:
-    """One row per (configuration, seed) run folder that has finished (has `metrics.json`)."""
+def collect_runs(runs_dir: str | Path, configurations: Sequence[str], seeds: Sequence[int]) -> pd.DataFrame:
+    """One row per finished run of the given configurations and seeds."""
     rows = []
-    for name in configurations:
-        for metrics_path in sorted((Path(runs_dir) / name).glob("seed*/metrics.json")):
-            metrics = json.loads(metrics_path.read_text())
-            config = json.loads((metrics_path.parent / "config.json").read_text())
-            rows.append(
-                {
-                    "configuration": name,
-                    "method": config["method"],
-                    "application_probability": run_probability(config),
-                    "seed": metrics["seed"],
-                    **{m: metrics[m] for m in SUMMARY_METRICS},
-                }
-            )
-    if not rows:
-        raise FileNotFoundError(f"no finished runs under {runs_dir} for {list(configurations)}")
+    for run in finished_runs(runs_dir, configurations, seeds):
+        probability = application_probability(run.config)
+        rows.append(
+            {
+                "configuration": run.configuration,
+                "method": run.config.method,
+                # NaN for plain training
+                "application_probability": float("nan") if probability is None else probability,
+                "seed": run.seed,
+                **{m: run.metrics[m] for m in SUMMARY_METRICS},
+            }
+        )
     return pd.DataFrame(rows)
-
-
-def run_probability(config: dict) -> float:
-    """The probability that a run's batches were mixed (NaN for plain training), from its config.json."""
-    probability = application_probability(
-        config["method"], config.get("method_params") or {}, config.get("mix_probability")
-    )
-    return float("nan") if probability is None else probability
 
 
 def summarise(runs: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
@@ -69,12 +58,12 @@ def summarise(runs: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
     if baseline not in table.index:
         return table
     table["epoch_time_vs_baseline"] = table["epoch_seconds_mean"] / table.loc[baseline, "epoch_seconds_mean"]
-    for metric, (direction, _) in COMPARED.items():
-        comparison = compare_with_reference(runs, metric, baseline, direction)
+    for metric in COMPARED:
+        comparison = compare_with_reference(runs, metric, baseline, SCORES[metric].better)
         table[f"{metric}_diff"] = comparison["estimate"]
         table[f"{metric}_diff_detectable"] = comparison["detectable"]
         table[f"{metric}_diff_verdict"] = comparison["verdict"]
-        table[f"{metric}_diff_text"] = comparison_texts(comparison, scale=100)
+        table[f"{metric}_diff_text"] = comparison_texts(comparison, SCORES[metric].scale)
         table.loc[baseline, [f"{metric}_diff_verdict", f"{metric}_diff_text"]] = "baseline"
     return table
 
@@ -88,36 +77,32 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
             lambda p: "–" if np.isnan(p) else f"{p:.2f}"
         )
     shown["seeds"] = summary["seeds"]
-    for metric, label, scale in (
-        ("accuracy", "accuracy %", 100),
-        ("macro_f1", "macro F1 %", 100),
-        ("ece", "ECE %", 100),
-        ("macro_fpr", "macro FPR %", 100),
-        ("epoch_seconds", "s / epoch", 1),
-    ):
-        shown[label] = [
-            mean_std_text(m, s, scale=scale)
+    for metric in SUMMARY_METRICS:
+        score = SCORES[metric]
+        shown[score.heading] = [
+            mean_std_text(m, s, score.digits, score.scale)
             for m, s in zip(summary[f"{metric}_mean"], summary[f"{metric}_std"], strict=True)
         ]
     if "epoch_time_vs_baseline" in summary:
         shown["epoch time vs baseline"] = summary["epoch_time_vs_baseline"].map(lambda v: f"{v:.2f}x")
-    for metric, (_, label) in COMPARED.items():
+    for metric in COMPARED:
         if f"{metric}_diff_text" in summary:
-            shown[f"Δ {label} vs baseline (pts)"] = summary[f"{metric}_diff_text"]
+            shown[f"Δ {SCORES[metric].name} vs baseline (pts)"] = summary[f"{metric}_diff_text"]
     return shown
 
 
 def detectable_statement(summary: pd.DataFrame) -> str:
     """Markdown: the smallest differences this run could have detected, one per COMPARED metric."""
-    if f"{next(iter(COMPARED))}_diff_detectable" not in summary:
+    if f"{COMPARED[0]}_diff_detectable" not in summary:
         return "There is no configuration named `baseline`, so nothing is compared with it."
     parts = []
-    for metric, (_, label) in COMPARED.items():
+    for metric in COMPARED:
         detectable = smallest_detectable(summary[f"{metric}_diff_detectable"])
+        name = SCORES[metric].name
         parts.append(
-            f"{label} {100 * detectable:.2f} points"
+            f"{name} {100 * detectable:.2f} points"
             if np.isfinite(detectable)
-            else f"{label}: none (fewer than {MIN_PAIRED_SEEDS} paired seeds)"
+            else f"{name}: none (fewer than {MIN_PAIRED_SEEDS} paired seeds)"
         )
     return f"Smallest detectable difference of this run ({DETECTABLE_RULE}): " + "; ".join(parts) + "."
 
@@ -126,16 +111,17 @@ def plot_summary(summary: pd.DataFrame) -> plt.Figure:
     """Accuracy and calibration error per configuration, bars at the mean, error bars one std."""
     figure, axes = plt.subplots(1, 2, figsize=(11, 3.6))
     positions = np.arange(len(summary))
-    for axis, metric, label in ((axes[0], "accuracy", "test accuracy %"), (axes[1], "ece", "ECE %")):
+    for axis, metric in zip(axes, COMPARED, strict=True):
+        score = SCORES[metric]
         axis.bar(
             positions,
-            summary[f"{metric}_mean"] * 100,
-            yerr=summary[f"{metric}_std"].fillna(0) * 100,
+            summary[f"{metric}_mean"] * score.scale,
+            yerr=summary[f"{metric}_std"].fillna(0) * score.scale,
             capsize=3,
             color="tab:blue" if metric == "accuracy" else "tab:orange",
         )
         axis.set_xticks(positions, summary.index, rotation=45, ha="right", fontsize=8)
-        axis.set_ylabel(label)
+        axis.set_ylabel(f"test {score.heading}")
         axis.grid(axis="y", alpha=0.3)
     axes[0].set_title("accuracy (higher is better)")
     axes[1].set_title("expected calibration error (lower is better)")

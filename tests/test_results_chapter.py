@@ -1,7 +1,9 @@
 import pandas as pd
 import pytest
 
-from mixlib.report.summary import detectable_statement, display_table, summarise
+from mixlib.report.results_chapter import collect_runs, detectable_statement, display_table, summarise
+from mixlib.runs import run_folder
+from tests.conftest import write_run_folder
 
 
 def runs(rows):
@@ -53,3 +55,12 @@ def test_mean_spread_and_paired_verdicts():
         "no detectable difference, interval ["
     )
     assert "accuracy" in detectable_statement(table) and "ECE" in detectable_statement(table)
+
+
+def test_runs_of_other_seeds_are_left_out(tmp_path, tiny_config):
+    metrics = {"accuracy": 0.5, "macro_f1": 0.5, "ece": 0.1, "macro_fpr": 0.1, "epoch_seconds": 1.0}
+    for seed in (0, 1, 9):  # seed 9: a folder left from an earlier profile
+        write_run_folder(run_folder(tmp_path, "baseline", seed).path, tiny_config.replace(seed=seed), metrics)
+    runs = collect_runs(tmp_path, ["baseline"], [0, 1])
+    assert runs["seed"].tolist() == [0, 1]
+    assert summarise(runs).loc["baseline", "seeds"] == 2

@@ -1,0 +1,82 @@
+"""The book's chapters, listed once.
+
+`SUMMARY_CHAPTERS` is the one list: the report runner executes each chapter's template
+(`notebooks/<name>.ipynb`, with its tables and figures in `mixlib/report/<name>_chapter.py`) into
+`book/generated/<name>.ipynb` in this order, the table of contents `_toc.yml` is written from it, and
+`make test` runs every template it names (`python -m mixlib chapters --notebooks`). A new chapter is
+one entry here. The configuration chapters come from the training template, one per configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+TEMPLATES = Path("notebooks")
+# one run per (configuration, seed), then each configuration's chapter over its seeds
+TRAIN_TEMPLATE = TEMPLATES / "train.ipynb"
+GENERATED = Path("book/generated")
+TOC = Path("_toc.yml")
+
+
+@dataclass(frozen=True)
+class Chapter:
+    name: str  # notebooks/<name>.ipynb -> book/generated/<name>.ipynb
+    part: str  # the caption of the part of the book it is listed in
+
+    @property
+    def template(self) -> Path:
+        return TEMPLATES / f"{self.name}.ipynb"
+
+
+SUMMARY_CHAPTERS = (
+    Chapter("findings", "Findings"),
+    Chapter("results", "Results"),
+    Chapter("mixing", "Results"),
+    Chapter("cams", "Results"),
+    Chapter("proxy", "Results"),
+    Chapter("latency", "Results"),
+)
+# after the summary chapters: the configuration chapters, then the glossary the runner writes
+TRAINING_RUNS_PART = "Training runs (one chapter per configuration)"
+REFERENCE_PART = "Reference"
+GLOSSARY = GENERATED / "glossary"
+
+
+def notebook_templates() -> list[Path]:
+    """Every template the report executes, the training template first (the others read its runs)."""
+    return [TRAIN_TEMPLATE, *(chapter.template for chapter in SUMMARY_CHAPTERS)]
+
+
+def table_of_contents() -> str:
+    """`_toc.yml` for Jupyter Book: the introduction, the summary chapters by part, the configuration
+    chapters and the glossary."""
+    parts: dict[str, list[str]] = {}
+    for chapter in SUMMARY_CHAPTERS:
+        parts.setdefault(chapter.part, []).append(f"file: {(GENERATED / chapter.name).as_posix()}")
+    parts[TRAINING_RUNS_PART] = [f"glob: {(GENERATED / 'runs').as_posix()}/*"]
+    parts[REFERENCE_PART] = [f"file: {GLOSSARY.as_posix()}"]
+    lines = [
+        "# Written by `python -m mixlib chapters --toc` (and by every report) from",
+        "# mixlib/report/chapters.py: edit the chapter list there, not this file.",
+        "format: jb-book",
+        "root: book/intro",
+        "parts:",
+    ]
+    for caption, entries in parts.items():
+        lines += [f"  - caption: {caption}", "    chapters:", *(f"      - {entry}" for entry in entries)]
+    return "\n".join(lines) + "\n"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    shown = parser.add_mutually_exclusive_group(required=True)
+    shown.add_argument("--notebooks", action="store_true", help="the template paths, one a line")
+    shown.add_argument("--toc", action="store_true", help="the table of contents, as _toc.yml holds it")
+
+
+def run(args: argparse.Namespace) -> int:
+    notebooks = "".join(f"{path}\n" for path in notebook_templates())
+    sys.stdout.write(notebooks if args.notebooks else table_of_contents())
+    return 0

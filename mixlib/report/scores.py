@@ -1,0 +1,77 @@
+"""Every score the book shows, defined once: its column heading, its name in sentences, the factor
+from the stored value to the shown one, its decimals and which way it is better; and the flat view of
+a run's metrics.json that every chapter reads scores from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from mixlib.cams import IOU_THRESHOLDS
+
+
+@dataclass(frozen=True)
+class Score:
+    heading: str  # the column heading, unit included
+    name: str  # in sentences and in the headings of comparisons
+    scale: float = 1.0  # accuracy-like scores are stored as fractions, localisation percentages as 0-100
+    digits: int = 2
+    better: str | None = "higher"  # or "lower"; None: neither way is better
+
+
+CLASSIFICATION: dict[str, Score] = {
+    "accuracy": Score("accuracy %", "accuracy", 100.0),
+    "macro_precision": Score("macro precision %", "macro precision", 100.0),
+    "macro_recall": Score("macro recall %", "macro recall", 100.0),
+    "macro_f1": Score("macro F1 %", "macro F1", 100.0),
+    "macro_fpr": Score("macro FPR %", "macro FPR", 100.0, better="lower"),
+    "ece": Score("ECE % (15 bins)", "ECE", 100.0, better="lower"),
+    "nll": Score("test NLL", "test NLL", digits=3, better="lower"),
+    "epoch_seconds": Score("s / epoch", "time per epoch", better="lower"),
+}
+# box accuracy at each IoU threshold, a column of its own: box_acc_0.3 ...
+BOX_ACCURACY_COLUMNS = {f"box_acc_{delta:.1f}": f"{delta:.1f}" for delta in IOU_THRESHOLDS}
+PART_COVERAGE = ("part_share", "part_ratio", "body_ratio", "background_ratio")
+LOCALISATION: dict[str, Score] = {
+    "max_box_acc_v2": Score("MaxBoxAccV2 %, τ from val", "MaxBoxAccV2", digits=1),
+    "wsolevaluation_max_box_acc_v2": Score(
+        "MaxBoxAccV2 %, wsolevaluation (best τ on test)", "MaxBoxAccV2 (wsolevaluation)", digits=1
+    ),
+    **{
+        column: Score(f"box acc. IoU {key} %", f"box accuracy at IoU {key}", digits=1)
+        for column, key in BOX_ACCURACY_COLUMNS.items()
+    },
+    "top1_localisation": Score("top-1 loc. %", "top-1 localisation", digits=1),
+    "pointing_game": Score("pointing game %", "pointing game", digits=1),
+    "pxap": Score("PxAP", "PxAP", digits=3),
+    "part_share": Score("CAM mass on part", "CAM mass on the part", digits=3, better=None),
+    "part_ratio": Score("part ratio", "part ratio", better=None),
+    "body_ratio": Score("body ratio", "body ratio", better=None),
+    "background_ratio": Score("background ratio", "background ratio", better=None),
+    "deletion_auc": Score("deletion AUC ↓", "deletion AUC", digits=3, better="lower"),
+    "insertion_auc": Score("insertion AUC ↑", "insertion AUC", digits=3),
+}
+SCORES: dict[str, Score] = {**CLASSIFICATION, **LOCALISATION}
+
+
+def localisation_scalars(localisation: Mapping) -> dict:
+    """The flat scalar view of one run's `localisation` entry: the `LOCALISATION` scores it has and the
+    CAM method (empty for data without boxes)."""
+    if not localisation:
+        return {}
+    row = {key: localisation[key] for key in LOCALISATION if key in localisation}
+    row["cam_method"] = localisation.get("cam_method")
+    row.update({column: localisation["box_accuracy"][key] for column, key in BOX_ACCURACY_COLUMNS.items()})
+    coverage = localisation.get("part_coverage", {})
+    row.update({key: coverage[key] for key in PART_COVERAGE if key in coverage})
+    return row
+
+
+def run_scores(metrics: Mapping) -> dict:
+    """Every scalar score of one run's metrics.json: the `CLASSIFICATION` scores it has, then the
+    localisation scalars."""
+    return {
+        **{key: metrics[key] for key in CLASSIFICATION if key in metrics},
+        **localisation_scalars(metrics.get("localisation", {})),
+    }

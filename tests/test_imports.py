@@ -1,0 +1,123 @@
+"""The package's dependencies point one way: no module imports, directly or through others, a module
+that imports it back, and the lower packages do not load what is built on top of them."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+PACKAGE = REPOSITORY / "mixlib"
+# modules each package must not load on import: (package, prefixes of modules above it)
+LAYERS = [
+    (
+        "mixlib.mixing",
+        ("pytorch_grad_cam", "mixlib.config", "mixlib.training", "mixlib.proxy", "mixlib.runs"),
+    ),
+    ("mixlib.training", ("mixlib.proxy", "mixlib.runs", "mixlib.report", "mixlib.latency", "mixlib.bench")),
+    ("mixlib.runs", ("mixlib.report", "mixlib.latency", "mixlib.bench")),
+]
+
+
+def module_name(path: Path, package: Path) -> str:
+    parts = path.relative_to(package.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
+    """module -> the package modules it imports anywhere in its source, inside functions too (a lazy
+    import still closes a circle). `from a import b` imports a.b where that is a module, else a."""
+    paths = {module_name(path, package): path for path in package.rglob("*.py")}
+    graph = {}
+    for name, path in paths.items():
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    submodule = f"{node.module}.{alias.name}"
+                    imported.add(submodule if submodule in paths else node.module)
+        graph[name] = imported & set(paths)
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle of `graph` as [a, b, ..., a], or None (depth-first search)."""
+    finished: set[str] = set()
+    path: list[str] = []
+
+    def visit(name: str) -> list[str] | None:
+        path.append(name)
+        for target in sorted(graph[name]):
+            if target in path:
+                return path[path.index(target) :] + [target]
+            if target not in finished and (cycle := visit(target)):
+                return cycle
+        path.pop()
+        finished.add(name)
+        return None
+
+    return next((cycle for name in sorted(graph) if name not in finished and (cycle := visit(name))), None)
+
+
+def test_a_circle_through_a_lazy_import_is_found(tmp_path):
+    package = tmp_path / "mixlib"
+    (package / "sub").mkdir(parents=True)
+    (package / "a.py").write_text("from mixlib.sub import b\n")
+    (package / "sub" / "__init__.py").write_text("")
+    (package / "sub" / "b.py").write_text("def f():\n    from mixlib import a\n")
+    assert find_cycle(import_graph(package)) == ["mixlib.a", "mixlib.sub.b", "mixlib.a"]
+    (package / "sub" / "b.py").write_text("def f():\n    return 1\n")
+    assert find_cycle(import_graph(package)) is None
+
+
+def test_mixlib_has_no_import_cycle():
+    graph = import_graph()
+    assert "mixlib.runs.recipes" in graph["mixlib.runs.train"]  # the walk sees the package's imports
+    cycle = find_cycle(graph)
+    assert cycle is None, " -> ".join(cycle)
+
+
+@pytest.mark.parametrize(("module", "above"), LAYERS, ids=[module for module, _ in LAYERS])
+def test_a_package_does_not_load_what_is_built_on_it(module, above):
+    code = f"import sys, {module}; print(sorted(m for m in sys.modules if m.startswith({above!r})))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]", loaded.stdout
+
+
+def readme_layers() -> list[list[str]]:
+    """The package rows of the README's layout table, in order: each row's paths, e.g.
+    ["mixlib/registry.py", "mixlib/checks.py"] or ["mixlib/runs/"]."""
+    section = (REPOSITORY / "README.md").read_text().split("## Layout", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        cell = line.split("|")[1].strip() if line.startswith("| `mixlib/") else ""
+        paths = re.findall(r"`([^`]+)`", cell)
+        if paths and not paths[0].endswith(".yml"):
+            rows.append([path if path.startswith("mixlib/") else f"mixlib/{path}" for path in paths])
+    return rows
+
+
+def readme_row(module: str, layers: list[list[str]]) -> int:
+    """The index of the row that lists `module`'s file or one of its packages."""
+    path = module.replace(".", "/")
+    for index, paths in enumerate(layers):
+        if any(entry == f"{path}.py" or f"{path}/".startswith(entry) for entry in paths):
+            return index
+    raise AssertionError(f"{module} is not in the README's layout table")
+
+
+def test_the_readme_layout_lists_every_module_below_what_imports_it():
+    layers = readme_layers()
+    for paths in layers:
+        for path in paths:
+            assert (REPOSITORY / path).exists(), f"the README lists {path}, which does not exist"
+    for module, imported in import_graph().items():
+        for target in imported:
+            assert readme_row(target, layers) <= readme_row(module, layers), f"{module} imports {target}"
