@@ -27,7 +27,7 @@ report: install
 # unit tests, the report smoke build, then every template notebook with its default parameters
 # (train.ipynb first: the summary templates read the run it makes)
 test: install
-	$(PY) -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-current-env -p no:cacheprovider
+	$(PY) -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-current-env -p no:cacheprovider --durations=20
 
 lint: install
 	$(VENV)/bin/ruff check mixlib tests
