@@ -88,16 +88,6 @@ def test_two_workers_give_the_metrics_of_the_serial_run(built, tmp_path):
 
 
 @pytest.mark.slow
-def test_unchanged_runs_and_configurations_are_not_rerun(built, capsys):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(built)
-        assert main(["report", "--profile", "smoke", "--no-build"]) == 0
-    out = capsys.readouterr().out
-    assert "4 of 4 run(s) unchanged, 0 to run" in out
-    assert out.count("unchanged, reusing") == 2
-
-
-@pytest.mark.slow
 def test_failing_configuration_is_named_and_exits_non_zero(built, tmp_path, capsys):
     data = tmp_path / "too-small"
     for split in ("train", "test"):
