@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shlex
 import sys
 
 USAGE_ERROR = 2  # the exit status of argparse's usage errors, used for every bad input
@@ -41,6 +42,7 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv[0] if argv else None).parse_args(argv)
+    args.command_line = shlex.join(["python", "-m", "mixlib", *argv])  # what a result records it came from
     try:
         return int(args.run(args) or 0)
     except (ValueError, OSError) as error:

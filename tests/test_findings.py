@@ -149,3 +149,60 @@ def test_latency_sentence_gives_a_command_the_cli_accepts(tmp_path, profile):
 def test_missing_runs_are_an_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no finished runs"):
         page.load_findings("quick", tmp_path, ["baseline"], [0])
+
+
+SIZING = {
+    "pilot": {
+        "command": "python -m mixlib pilot --profile quick",
+        "seeds": [0],
+        "validation_accuracy": [
+            {"configuration": "baseline", "epochs": 3, "val_accuracy": 0.5, "gain_over_baseline": 0.0},
+            {"configuration": "baseline", "epochs": 6, "val_accuracy": 0.6, "gain_over_baseline": 0.0},
+            {"configuration": "mixup", "epochs": 3, "val_accuracy": 0.45, "gain_over_baseline": -0.05},
+            {"configuration": "mixup", "epochs": 6, "val_accuracy": 0.62, "gain_over_baseline": 0.02},
+        ],
+        "seconds": {
+            "baseline": {"fixed": 30.0, "per_epoch": 88.0},
+            "mixup": {"fixed": 31.0, "per_epoch": 89.0},
+        },
+    },
+    "tuning": {
+        "command": "python -m mixlib tune --profile quick",
+        "epochs": 6,
+        "chosen": {"lr": 0.05, "weight_decay": 0.0005},
+        "grid": [
+            {
+                "lr": 0.02,
+                "weight_decay": 0.0005,
+                "val_accuracy_mean": 0.55,
+                "val_accuracy_std": None,
+                "seeds": 1,
+            },
+            {
+                "lr": 0.05,
+                "weight_decay": 0.0005,
+                "val_accuracy_mean": 0.6,
+                "val_accuracy_std": None,
+                "seeds": 1,
+            },
+        ],
+    },
+}
+
+
+def test_sizing_tables_show_each_pilot_point_with_its_gain_and_mark_the_chosen_grid_point():
+    pilot = page.pilot_table(SIZING)
+    assert list(pilot.columns) == ["baseline", "mixup"] and list(pilot.index) == [3, 6]
+    assert pilot.loc[3, "mixup"] == "45.0 (-5.0)" and pilot.loc[6, "baseline"] == "60.0"
+    tuning = page.tuning_table(SIZING).set_index("lr")
+    assert tuning.loc[0.05, "chosen"] == "chosen" and tuning.loc[0.02, "chosen"] == ""
+    assert tuning.loc[0.02, "validation accuracy %"] == "55.00"
+
+
+def test_sizing_answer_gives_the_commands_or_says_nothing_chose_the_settings():
+    text = page.sizing_answer(SIZING)
+    assert "`python -m mixlib pilot --profile quick`" in text and "lr 0.05, weight_decay 0.0005" in text
+    assert "30 s per run + 88.0 s per epoch" in text
+    bare = page.sizing_answer({})
+    assert "no pilot" in bare and "no grid" in bare
+    assert page.pilot_table({}) is None and page.tuning_table({}) is None

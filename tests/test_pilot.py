@@ -60,7 +60,8 @@ def test_cost_line_recovers_fixed_and_per_epoch_seconds():
 
 
 def test_figures_are_plain_data_for_the_profile(runs):
-    section = figures(runs, "baseline")
+    section = figures(runs, "baseline", "python -m mixlib pilot --profile smoke")
+    assert section["command"] == "python -m mixlib pilot --profile smoke"
     assert section["seeds"] == [0, 1]
     assert {row["configuration"] for row in section["validation_accuracy"]} == {"baseline", "label-smoothing"}
     assert isinstance(section["validation_accuracy"][0]["val_accuracy"], float)

@@ -48,6 +48,8 @@ def write(tmp_path, text):
         ("name: x\nconfigurations:\n  - name: a\n  - name: a\n", "repeats configuration name"),
         ("name: x\nseeds: 3\nconfigurations:\n  - name: a\n", "'seeds' must be a non-empty list"),
         ("name: x\nconfigurations:\n  - name: A b\n", "must match"),
+        ("name: x\npilot: 12\nconfigurations:\n  - name: a\n", "'pilot' must be a mapping.*mixlib pilot"),
+        ("name: x\ntuning: [1]\nconfigurations:\n  - name: a\n", "'tuning' must be a mapping.*mixlib tune`"),
     ],
 )
 def test_malformed_profiles_are_clear_errors(tmp_path, text, message):

@@ -27,12 +27,14 @@ def test_grid_is_scored_on_validation_only_and_written_into_the_profile(tmp_path
     chosen, scores = choose(runs, grid)
     assert chosen == {"lr": 0.1, "weight_decay": 0.0005}
     assert scores["mean"].tolist() == pytest.approx([0.42, 0.51])
-    document = tuned_profile(profile_path("smoke"), chosen, scores, epochs=3)
+    document = tuned_profile(profile_path("smoke"), chosen, scores, epochs=3, command="python -m mixlib tune")
     assert document["defaults"]["lr"] == 0.1 and document["defaults"]["weight_decay"] == 0.0005
     assert document["tuning"]["grid"][0]["val_accuracy_mean"] == pytest.approx(0.42)
     written = tmp_path / "tuned.yml"
     written.write_text(yaml.safe_dump(document, sort_keys=False))
-    assert load_profile(str(written)).configurations[0].config.lr == 0.1  # the tuned profile still loads
+    tuned = load_profile(str(written))  # the tuned profile still loads, and keeps how it was tuned
+    assert tuned.configurations[0].config.lr == 0.1
+    assert tuned.sizing["tuning"]["chosen"] == chosen
 
 
 @pytest.mark.parametrize("entry", ["momentum=0.9", "lr=", "lr=fast"])

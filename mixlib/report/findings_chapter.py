@@ -9,9 +9,10 @@ chosen on validation accuracy; the test split only reports how it does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -354,6 +355,89 @@ def orin_figure(row: dict) -> str:
         f"projected {row['latency_ms']:.3f} ms (range {row['low_ms']:.3f}-{row['high_ms']:.3f} ms; not a "
         "measurement)"
     )
+
+
+# --------------------------------------------------------------------------- how the profile was sized
+
+
+def sizing_answer(sizing: Mapping[str, Any]) -> str:
+    """How the schedule and the baseline's learning rate and weight decay were chosen: the profile's
+    `pilot` and `tuning` sections, as `python -m mixlib pilot` and `python -m mixlib tune` wrote them."""
+    pilot, tuning = sizing.get("pilot"), sizing.get("tuning")
+    schedule = (
+        pilot_sentence(pilot)
+        if pilot
+        else "The schedule length is the profile's own setting; no pilot (`python -m mixlib pilot`) chose it."
+    )
+    optimiser = (
+        tuning_sentence(tuning)
+        if tuning
+        else "The learning rate and weight decay are the profile's own settings; no grid "
+        "(`python -m mixlib tune`) chose them."
+    )
+    return f"- **Schedule.** {schedule}\n- **Learning rate and weight decay.** {optimiser}"
+
+
+def pilot_sentence(pilot: Mapping[str, Any]) -> str:
+    costs = "; ".join(
+        f"`{name}` {line['fixed']:.0f} s per run + {line['per_epoch']:.1f} s per epoch"
+        for name, line in pilot["seconds"].items()
+    )
+    seeds = pilot["seeds"]
+    caveat = "; one seed shows a trend, not a tested difference" if len(seeds) == 1 else ""
+    return (
+        f"A pilot trained a few configurations at several schedule lengths, each length its own schedule, "
+        f"seed(s) {', '.join(map(str, seeds))}, scored on validation accuracy only (the first table"
+        f"{caveat}). Wall time on the machine that ran it: {costs}.{command_text(pilot)}"
+    )
+
+
+def tuning_sentence(tuning: Mapping[str, Any]) -> str:
+    chosen = ", ".join(f"{name} {value:g}" for name, value in tuning["chosen"].items())
+    return (
+        f"Chosen for the baseline from a grid at {tuning['epochs']} epochs on validation accuracy only "
+        f"(the second table), then used by every configuration: {chosen}; each method keeps its published "
+        f"defaults.{command_text(tuning)}"
+    )
+
+
+def command_text(section: Mapping[str, Any]) -> str:
+    return reproduce(section["command"]) if section.get("command") else ""
+
+
+def pilot_table(sizing: Mapping[str, Any]) -> pd.DataFrame | None:
+    """Validation accuracy (%) by schedule length and configuration, each with its gain over the
+    pilot's reference in points."""
+    pilot = sizing.get("pilot")
+    if not pilot:
+        return None
+    rows = pd.DataFrame(pilot["validation_accuracy"])
+    gain = next(column for column in rows.columns if column.startswith("gain_over_"))
+    rows["text"] = [
+        f"{accuracy * 100:.1f}" + ("" if row_gain == 0 else f" ({row_gain * 100:+.1f})")
+        for accuracy, row_gain in zip(rows["val_accuracy"], rows[gain], strict=True)
+    ]
+    table = rows.pivot(index="epochs", columns="configuration", values="text")
+    table = table[list(dict.fromkeys(rows["configuration"]))]
+    table.columns.name = f"validation accuracy % ({gain.replace('_', ' ')}, pts)"
+    return table
+
+
+def tuning_table(sizing: Mapping[str, Any]) -> pd.DataFrame | None:
+    """The tuning grid: each point's validation accuracy (mean and spread over seeds), the chosen marked."""
+    tuning = sizing.get("tuning")
+    if not tuning:
+        return None
+    rows = pd.DataFrame(tuning["grid"])
+    names = list(tuning["chosen"])
+    rows["validation accuracy %"] = [
+        mean_std_text(mean, np.nan if std is None else std, scale=100)
+        for mean, std in zip(rows["val_accuracy_mean"], rows["val_accuracy_std"], strict=True)
+    ]
+    rows["chosen"] = [
+        "chosen" if all(row[n] == tuning["chosen"][n] for n in names) else "" for _, row in rows.iterrows()
+    ]
+    return rows[[*names, "validation accuracy %", "seeds", "chosen"]]
 
 
 # --------------------------------------------------------------------------- other papers' settings

@@ -143,11 +143,12 @@ def estimated_hours(
     return configurations * seeds * (fixed + per_epoch * epochs) / 3600
 
 
-def figures(runs: pd.DataFrame, reference: str) -> dict:
-    """The pilot as plain data for a profile's `pilot` section."""
+def figures(runs: pd.DataFrame, reference: str, command: str) -> dict:
+    """The pilot as plain data for a profile's `pilot` section; `command` is the one that ran it."""
     table = accuracy_table(runs, reference)
     gain = f"gain_over_{reference}"
     return {
+        "command": command,
         "rule": "final validation accuracy, mean over seeds; each length its own schedule; test split unused",
         "seeds": sorted(int(s) for s in runs["seed"].unique()),
         "validation_accuracy": [
@@ -183,6 +184,8 @@ def run(args: argparse.Namespace) -> int:
             f"about {hours:.2f} h here"
         )
     if args.out:
-        Path(args.out).write_text(yaml.safe_dump({"pilot": figures(runs, reference)}, sort_keys=False))
+        Path(args.out).write_text(
+            yaml.safe_dump({"pilot": figures(runs, reference, args.command_line)}, sort_keys=False)
+        )
         print(f"figures written to {args.out}")
     return 0

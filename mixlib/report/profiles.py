@@ -9,7 +9,7 @@ anything runs.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,9 @@ from mixlib.data import check_data_root
 from mixlib.runs import check_recipe
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "profiles"
-# `tuning` and `pilot` document how `defaults` were chosen (`python -m mixlib tune`, `python -m mixlib
-# pilot`); nothing reads them back
+# `tuning` and `pilot` document how `defaults` were chosen (written by `python -m mixlib tune` and
+# `python -m mixlib pilot`); the findings page shows them
+SIZING_COMMANDS = {"pilot": "pilot", "tuning": "tune"}  # section -> the command that writes it
 PROFILE_KEYS = {
     "name",
     "title",
@@ -54,6 +55,7 @@ class Profile:
     description: str
     seeds: tuple[int, ...]
     configurations: tuple[Configuration, ...]
+    sizing: dict[str, Any] = field(default_factory=dict)  # its `pilot` and `tuning` sections, as written
 
 
 def available_profiles() -> list[str]:
@@ -115,7 +117,19 @@ def load_profile(name_or_path: str, data_root: str | None = None) -> Profile:
         description=str(document.get("description", "")),
         seeds=tuple(seeds),
         configurations=configurations,
+        sizing=sizing_sections(document, path),
     )
+
+
+def sizing_sections(document: dict[str, Any], path: Path) -> dict[str, Any]:
+    sizing = {key: document[key] for key in SIZING_COMMANDS if key in document}
+    for key, section in sizing.items():
+        if not isinstance(section, dict):
+            raise ValueError(
+                f"profile {str(path)!r}: {key!r} must be a mapping, as `python -m mixlib "
+                f"{SIZING_COMMANDS[key]}` writes it"
+            )
+    return sizing
 
 
 def parse_configuration(item: Any, defaults: dict[str, Any], path: Path) -> Configuration:

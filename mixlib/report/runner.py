@@ -265,6 +265,7 @@ def write_book_sources(profile: Profile, runs_dir: Path) -> None:
         "profile_name": profile.name,
         "profile_title": profile.title,
         "profile_description": profile.description,
+        "profile_sizing": profile.sizing,
         "runs_dir": str(runs_dir),
         "configurations": [c.name for c in profile.configurations],
         "seeds": list(profile.seeds),

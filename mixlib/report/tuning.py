@@ -98,12 +98,14 @@ def choose(runs: pd.DataFrame, grid: Mapping[str, Sequence[float]]) -> tuple[dic
 
 
 def tuned_profile(
-    source: Path, chosen: Mapping[str, float], scores: pd.DataFrame, epochs: int | None
+    source: Path, chosen: Mapping[str, float], scores: pd.DataFrame, epochs: int | None, command: str
 ) -> dict:
-    """The profile document with the chosen values in `defaults` and the grid's figures in `tuning`."""
+    """The profile document with the chosen values in `defaults` and the grid's figures in `tuning`;
+    `command` is the one that ran the grid."""
     document = yaml.safe_load(source.read_text())
     document.setdefault("defaults", {}).update(chosen)
     document["tuning"] = {
+        "command": command,
         "rule": "baseline's final validation accuracy, mean over seeds; the test split is not used",
         "epochs": epochs or document["defaults"].get("epochs"),
         "chosen": dict(chosen),
@@ -132,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     runs_dir = Path(args.runs_dir or Path("runs") / f"{profile.name}-tuning")
     runs = tune(by_name[args.baseline], grid, seeds, runs_dir, args.epochs)
     chosen, scores = choose(runs, grid)
-    document = tuned_profile(profile_path(args.profile), chosen, scores, args.epochs)
+    document = tuned_profile(profile_path(args.profile), chosen, scores, args.epochs, args.command_line)
     if args.data_root:
         document["defaults"]["data_root"] = args.data_root
     Path(args.out).write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
