@@ -46,8 +46,31 @@ def test_free_data_ceiling_is_amdahls_law_on_the_reference_batch():
         "pipelines": {
             "reference": {**reference, "epoch_images_per_second": 100.0},
             "new": {**new, "epoch_images_per_second": 120.0},
-        }
+        },
+        "compiled": None,
     }
     checks = training_bench.targets(result, torch.device("cpu"))
     (epoch,) = [check for check in checks if "whole-epoch" in check["target"]]
     assert epoch["ceiling"] == pytest.approx(1.25) and not epoch["met"]
+
+
+def test_compiled_epochs_pay_back_the_compile_time_and_are_checked_against_the_target():
+    # 1000 images an epoch: 10 s eager, 5 s compiled, 50 s to compile -> paid back after 10 epochs
+    compiled = {"compile_seconds": 50.0, "step_ms": 40.0}
+    compiled.update(training_bench.amortised(compiled, {"new": 100.0, "compiled": 200.0}, 1000))
+    assert compiled["break_even_epochs"] == pytest.approx(10.0)
+    slower = training_bench.amortised(compiled, {"new": 100.0, "compiled": 90.0}, 1000)
+    assert slower["break_even_epochs"] == float("inf")
+    step = {"data_ms": 1.0, "mixing_ms": 1.0, "step_ms": 80.0}
+    result = {
+        "pipelines": {
+            "reference": {**step, "epoch_images_per_second": 150.0},
+            "new": {**step, "epoch_images_per_second": 100.0},
+        },
+        "compiled": compiled,
+    }
+    (check,) = [
+        c for c in training_bench.targets(result, torch.device("cpu")) if "torch.compile" in c["target"]
+    ]
+    assert check["value"] == pytest.approx(200 / 150) and check["met"]
+    assert "paid back after 10.0 epochs" in check["target"]
