@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import dask
+import nbformat
 import pytest
 import torch
 import yaml
@@ -26,7 +27,7 @@ from mixlib.report.cluster import (
     task_resources,
 )
 from mixlib.report.profiles import load_profile
-from mixlib.report.runner import execute_tasks, notebook_task
+from mixlib.report.runner import execute_tasks, notebook_overhead, notebook_task
 from mixlib.runs import RunFolder, train_run
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -166,3 +167,27 @@ def test_local_workers_do_not_run_the_statistical_profiler():
     with dask_client(workers=1) as client:
         (enabled,) = client.run(lambda: dask.config.get("distributed.worker.profile.enabled")).values()
     assert enabled is False
+
+
+def timed_notebook(path: Path, whole: float | None, cells: list[tuple[float, list[str]]]) -> Path:
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["papermill"] = {"duration": whole}
+    for seconds, tags in cells:
+        cell = nbformat.v4.new_code_cell("pass")
+        cell.metadata.update(tags=tags, papermill={"duration": seconds})
+        notebook.cells.append(cell)
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_notebook_overhead_is_everything_but_the_training_cell(tmp_path):
+    notebooks = [
+        timed_notebook(tmp_path / "a.ipynb", 100.0, [(8.0, []), (80.0, ["training"]), (4.0, [])]),
+        timed_notebook(tmp_path / "b.ipynb", 50.0, [(40.0, ["remove-input", "training"])]),
+        timed_notebook(tmp_path / "old.ipynb", 30.0, [(25.0, [])]),  # no training tag: not counted
+        timed_notebook(tmp_path / "unfinished.ipynb", None, [(5.0, ["training"])]),
+    ]
+    assert notebook_overhead(notebooks) == (
+        "2 timed run notebook(s): 150 s, of which 30 s (20%) outside training "
+        "(kernel start, imports, figures)"
+    )

@@ -135,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    print(notebook_overhead([task.output for task in run_tasks(profile, runs_dir, root)]), flush=True)
     write_book_sources(profile, runs_dir)
     (root / TOC).write_text(table_of_contents())
     if not args.no_build:
@@ -155,11 +156,7 @@ def run_sweep(
     resources: dict[str, float] | None = None,
 ) -> list[Failure]:
     """Every (configuration, seed) run as a task, then the chapters of the configurations that finished."""
-    runs = [
-        notebook_task(configuration, profile, runs_dir, root, seed)
-        for configuration in profile.configurations
-        for seed in profile.seeds
-    ]
+    runs = run_tasks(profile, runs_dir, root)
     pending = [task for task in runs if force or not task.is_current()]
     print(f"{len(runs) - len(pending)} of {len(runs)} run(s) unchanged, {len(pending)} to run", flush=True)
     failures = execute_tasks(client, pending, "runs", resources)
@@ -175,6 +172,14 @@ def run_sweep(
         if task not in stale:
             print(f"{task.configuration}: unchanged, reusing {task.output}")
     return failures + execute_tasks(client, stale, "chapters", resources)
+
+
+def run_tasks(profile: Profile, runs_dir: Path, root: Path) -> list[NotebookTask]:
+    return [
+        notebook_task(configuration, profile, runs_dir, root, seed)
+        for configuration in profile.configurations
+        for seed in profile.seeds
+    ]
 
 
 def notebook_task(
@@ -247,6 +252,34 @@ def execute(
     except papermill.PapermillExecutionError as error:
         return f"{error.ename}: {error.evalue}"
     return None
+
+
+def notebook_overhead(notebooks: Sequence[Path]) -> str:
+    """How much of the run notebooks' time went to anything but the cell tagged `training` (kernel
+    start, imports, figures): the price of one notebook per run, from papermill's own timings. A
+    notebook without those timings (made by an older template) is left out."""
+    timed = [timings(nbformat.read(path, as_version=4)) for path in notebooks]
+    timed = [pair for pair in timed if pair is not None]
+    total = sum(whole for whole, _ in timed)
+    outside = total - sum(training for _, training in timed)
+    share = f" ({outside / total:.0%})" if total else ""
+    return (
+        f"{len(timed)} timed run notebook(s): {total:.0f} s, of which {outside:.0f} s{share} outside "
+        "training (kernel start, imports, figures)"
+    )
+
+
+def timings(notebook: nbformat.NotebookNode) -> tuple[float, float] | None:
+    """(the notebook's seconds, its training cell's seconds), or None where papermill did not time both."""
+    whole = notebook.metadata.get("papermill", {}).get("duration")
+    training = [
+        cell.metadata.get("papermill", {}).get("duration")
+        for cell in notebook.cells
+        if "training" in cell.metadata.get("tags", [])
+    ]
+    if whole is None or len(training) != 1 or training[0] is None:
+        return None
+    return whole, training[0]
 
 
 # --------------------------------------------------------------------------- book sources
