@@ -117,3 +117,16 @@ def test_study_profile_is_sized_to_answer_and_says_it_is_unrun(tiny_imagenet_roo
         assert config.epochs >= 200 and config.device == "cuda"
         assert config.image_size // choose_output_stride(config.image_size, config.min_feature_size) >= 8
     assert "NOT RUN YET" in study.description
+
+
+def test_tiny_imagenet_profile_is_sized_by_its_pilot_and_tuned_on_validation(tiny_imagenet_root):
+    profile = load_profile("tiny-imagenet", data_root=str(tiny_imagenet_root))
+    assert len(profile.seeds) >= 3
+    assert [c.name for c in profile.configurations][:3] == ["baseline", "mixup", "cutmix"]
+    config = profile.configurations[0].config
+    assert config.image_size // choose_output_stride(config.image_size, config.min_feature_size) >= 8
+    pilot, tuning = profile.sizing["pilot"], profile.sizing["tuning"]
+    assert {row["configuration"] for row in pilot["validation_accuracy"]} >= {"baseline", "mixup", "cutmix"}
+    chosen = tuning["chosen"]
+    assert (config.lr, config.weight_decay) == (chosen["lr"], chosen["weight_decay"])
+    assert tuning["epochs"] == config.epochs  # tuned at the schedule the profile runs
