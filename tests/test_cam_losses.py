@@ -202,7 +202,7 @@ def test_the_mixup_cam_weights_are_documented_as_the_fixed_values_the_profiles_u
 
     assert "fixed" in losses.__doc__ and "chooses them on the validation split" not in losses.__doc__
     # a real-data profile is checked against its data folder when it loads
-    for name, data_root in (("quick", None), ("tiny-imagenet", str(tiny_imagenet_root))):
+    for name, data_root in (("quick", None), ("study", str(tiny_imagenet_root))):
         configurations = {c.name: c.config for c in load_profile(name, data_root=data_root).configurations}
         mixup_cam = configurations["mixup-cam"]
         assert (mixup_cam.lambda_ent, mixup_cam.lambda_con) == (0.1, 0.1)
