@@ -8,6 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
+import nbformat
 import pytest
 import torch
 
@@ -62,6 +63,17 @@ def test_smoke_report_builds_every_page(built):
     assert page.count("<img") >= 3  # learning curves, confusion matrix, CAM grid
     results = (html / "book" / "generated" / "results.html").read_text()
     assert "label-smoothing" in results and "± " in results
+
+
+@pytest.mark.slow
+def test_no_page_of_the_book_shows_stderr(built):
+    """A warning printed while a page executed (tqdm's missing-IProgress notice did) reaches the book."""
+    pages = sorted((built / "book" / "generated").rglob("*.ipynb"))
+    assert len(pages) > len(SUMMARY_CHAPTERS)  # the summaries and the configuration chapters
+    for page in pages:
+        for cell in nbformat.read(page, as_version=4).cells:
+            streams = [o for o in cell.get("outputs", []) if o.get("name") == "stderr"]
+            assert not streams, (page.name, streams)
 
 
 @pytest.mark.slow
