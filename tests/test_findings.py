@@ -96,6 +96,7 @@ def test_a_clear_gain_is_named_with_its_interval(tmp_path, monkeypatch, profile)
     assert "**Part versus whole.** The baseline's CAM puts 2.00x" in place
     cost = page.cost_answer(found)
     assert "`cutmix` 2.00x [" in cost and "Detectably slower than the baseline: `cutmix`;" in cost
+    assert "The baseline's epoch took 11.0 s on this machine (mean over 3 seed(s); 3 epochs per run)." in cost
     published = page.published_accuracy_table(found, page.load_published())
     assert published.loc["cutmix", "OpenMixup Tiny-ImageNet R-18, 400 ep (other paper)"] == "65.53 (+3.85)"
     assert published.loc["baseline", "this run: Δ vs baseline (pts)"] == "baseline"

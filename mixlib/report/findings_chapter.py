@@ -301,9 +301,19 @@ def cost_answer(findings: Findings) -> str:
         f"faster: {', '.join(f'`{n}`' for n in faster) or 'none'}."
     )
     return (
-        f"- **Training cost.** Time per epoch relative to the baseline's, measured side by side in this run "
-        f"on this machine (geometric mean of the per-seed ratios, 95 % t-interval on the log scale, "
-        f"Holm-corrected): {ratios}. {verdicts}{reproduce(report_command(findings))}"
+        f"- **Training cost.** {baseline_epoch_text(findings)} Time per epoch relative to the baseline's, "
+        f"measured side by side in this run on this machine (geometric mean of the per-seed ratios, 95 % "
+        f"t-interval on the log scale, Holm-corrected): {ratios}. "
+        f"{verdicts}{reproduce(report_command(findings))}"
+    )
+
+
+def baseline_epoch_text(findings: Findings) -> str:
+    """The absolute scale for the ratios: a reader sizing a budget needs seconds, not only ratios."""
+    seconds = findings.runs.loc[findings.runs["configuration"] == findings.baseline, "epoch_seconds"]
+    return (
+        f"The baseline's epoch took {seconds.mean():.1f} s on this machine (mean over {len(seconds)} "
+        f"seed(s); {findings.config.epochs} epochs per run)."
     )
 
 
