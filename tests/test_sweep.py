@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dask
 import nbformat
+import papermill
 import pytest
 import torch
 import yaml
@@ -27,7 +28,13 @@ from mixlib.report.cluster import (
     task_resources,
 )
 from mixlib.report.profiles import load_profile
-from mixlib.report.runner import execute_tasks, notebook_overhead, notebook_task
+from mixlib.report.runner import (
+    KERNEL_START_ATTEMPTS,
+    execute,
+    execute_tasks,
+    notebook_overhead,
+    notebook_task,
+)
 from mixlib.runs import RunFolder, train_run
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -191,3 +198,42 @@ def test_notebook_overhead_is_everything_but_the_training_cell(tmp_path):
         "2 timed run notebook(s): 150 s, of which 30 s (20%) outside training "
         "(kernel start, imports, figures)"
     )
+
+
+class FlakyKernelStart:
+    """papermill.execute_notebook whose first `failures` kernels never start, with `error` each time."""
+
+    def __init__(self, failures: int, error: str = "Kernel didn't respond in 60 seconds") -> None:
+        self.failures, self.error, self.calls = failures, error, 0
+
+    def __call__(self, *args, **kwargs) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise RuntimeError(self.error)
+
+
+@pytest.mark.parametrize(
+    "error", ["Kernel didn't respond in 60 seconds", "Kernel died before replying to kernel_info"]
+)
+def test_a_kernel_that_did_not_start_is_started_again(tmp_path, monkeypatch, capsys, error):
+    flaky = FlakyKernelStart(failures=KERNEL_START_ATTEMPTS - 1, error=error)
+    monkeypatch.setattr(papermill, "execute_notebook", flaky)
+    assert execute(Path("template.ipynb"), tmp_path / "out.ipynb", {}) is None
+    assert flaky.calls == KERNEL_START_ATTEMPTS
+    assert "starting a new kernel for it" in capsys.readouterr().err
+
+
+def test_kernel_start_is_tried_a_bounded_number_of_times(tmp_path, monkeypatch):
+    flaky = FlakyKernelStart(failures=KERNEL_START_ATTEMPTS)
+    monkeypatch.setattr(papermill, "execute_notebook", flaky)
+    with pytest.raises(RuntimeError, match="didn't respond"):
+        execute(Path("template.ipynb"), tmp_path / "out.ipynb", {})
+    assert flaky.calls == KERNEL_START_ATTEMPTS
+
+
+def test_other_runtime_errors_are_not_retried(tmp_path, monkeypatch):
+    flaky = FlakyKernelStart(failures=1, error="Kernel died")  # mid-run: cells may have written files
+    monkeypatch.setattr(papermill, "execute_notebook", flaky)
+    with pytest.raises(RuntimeError, match="Kernel died"):
+        execute(Path("template.ipynb"), tmp_path / "out.ipynb", {})
+    assert flaky.calls == 1

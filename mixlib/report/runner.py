@@ -240,18 +240,40 @@ def run_notebook_task(task: NotebookTask) -> str | None:
 def execute(
     template: Path, output: Path, parameters: dict, cwd: Path | None = None, progress_bar: bool = True
 ) -> str | None:
-    """Run one template with papermill; returns an error summary, or None on success."""
-    try:
-        papermill.execute_notebook(
-            str(template),
-            str(output),
-            parameters=parameters,
-            cwd=str(cwd or Path.cwd()),
-            progress_bar=progress_bar,
-        )
-    except papermill.PapermillExecutionError as error:
-        return f"{error.ename}: {error.evalue}"
-    return None
+    """Run one template with papermill; returns an error summary, or None on success.
+
+    A kernel that never started is started again (up to `KERNEL_START_ATTEMPTS` times): jupyter_client
+    picks a kernel's TCP ports by briefly binding free ones, so a kernel started at the same moment in
+    another worker process can take one first, and the new kernel dies on "Address already in use"
+    (it failed CI that way with two workers). No cell has run then, so starting again is safe.
+    """
+    attempts_left = KERNEL_START_ATTEMPTS
+    while True:
+        try:
+            papermill.execute_notebook(
+                str(template),
+                str(output),
+                parameters=parameters,
+                cwd=str(cwd or Path.cwd()),
+                progress_bar=progress_bar,
+            )
+            return None
+        except papermill.PapermillExecutionError as error:
+            return f"{error.ename}: {error.evalue}"
+        except RuntimeError as error:
+            attempts_left -= 1
+            if not kernel_did_not_start(error) or attempts_left == 0:
+                raise
+            print(f"{output}: {error}; starting a new kernel for it", file=sys.stderr, flush=True)
+
+
+KERNEL_START_ATTEMPTS = 3
+# what jupyter_client's `wait_for_ready` raises when a new kernel never answers its first request
+KERNEL_START_FAILURES = ("Kernel didn't respond in", "Kernel died before replying to kernel_info")
+
+
+def kernel_did_not_start(error: RuntimeError) -> bool:
+    return str(error).startswith(KERNEL_START_FAILURES)
 
 
 def notebook_overhead(notebooks: Sequence[Path]) -> str:
