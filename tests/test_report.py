@@ -6,6 +6,7 @@ The build runs on a local Dask cluster of two worker processes, as `make report`
 import os
 import re
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
@@ -76,6 +77,37 @@ def test_no_page_of_the_book_shows_stderr(built):
             assert not streams, (page.name, streams)
 
 
+def papermill_span(path: Path) -> tuple[datetime, datetime]:
+    """When papermill started and ended the executed notebook at `path`."""
+    times = nbformat.read(path, as_version=4).metadata["papermill"]
+    return datetime.fromisoformat(times["start_time"]), datetime.fromisoformat(times["end_time"])
+
+
+@pytest.mark.slow
+def test_each_notebook_starts_after_what_it_reads_and_timed_chapters_run_alone(built):
+    runs_dir = built / "runs" / "smoke"
+    profile = load_profile("smoke")
+    runs = {
+        c.name: [
+            papermill_span(run_folder(runs_dir, c.name, seed).path / "train.ipynb") for seed in profile.seeds
+        ]
+        for c in profile.configurations
+    }
+    last_run = max(end for spans in runs.values() for _, end in spans)
+    chapters = {c.name: papermill_span(runs_dir / c.name / "chapter.ipynb") for c in profile.configurations}
+    for name, (start, _) in chapters.items():
+        assert start >= max(end for _, end in runs[name]), name
+    summaries = {c: papermill_span(runs_dir / "summaries" / f"{c.name}.ipynb") for c in SUMMARY_CHAPTERS}
+    untimed = [span for chapter, span in summaries.items() if not chapter.timed]
+    assert all(start >= last_run for start, _ in untimed)
+    others = [span for spans in runs.values() for span in spans] + list(chapters.values()) + untimed
+    timed = sorted(span for chapter, span in summaries.items() if chapter.timed)
+    assert len(timed) >= 2  # so that the check below compares timed chapters with each other too
+    for start, end in timed:
+        assert all(start >= other_end for _, other_end in others)
+        others.append((start, end))
+
+
 @pytest.mark.slow
 def test_two_workers_give_the_metrics_of_the_serial_run(built, tmp_path):
     profile = load_profile("smoke")
@@ -119,6 +151,8 @@ def test_failing_configuration_is_named_and_exits_non_zero(built, tmp_path, caps
         assert f"notebook: {notebook}" in err and notebook.is_file()
         assert (built / "runs" / "broken" / "fine" / "chapter.json").is_file()  # finished work is kept
         assert not (built / "runs" / "broken" / "no-images" / "chapter.ipynb").exists()
+        assert not (built / "runs" / "broken" / "summaries").exists()  # they read every run
+        assert "\n1 notebook(s) failed" in err  # the chapters that read the failed run are not counted
         assert main(["report", "--profile", str(profile), "--no-build"]) == 1  # and not rerun
     captured = capsys.readouterr()
     assert "1 of 2 run(s) unchanged, 1 to run" in captured.out

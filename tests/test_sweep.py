@@ -30,8 +30,8 @@ from mixlib.report.cluster import (
 from mixlib.report.profiles import load_profile
 from mixlib.report.runner import (
     KERNEL_START_ATTEMPTS,
+    Sweep,
     execute,
-    execute_tasks,
     notebook_overhead,
     notebook_task,
 )
@@ -41,8 +41,8 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 TIMING = {"epoch_seconds"}  # the only metric that may differ between two runs of one configuration
 
 
-def test_cpu_machine_gets_one_worker_with_every_core():
-    assert plan_workers(cores=2, gpus=0) == [WorkerPlan(threads=2)]
+def test_cpu_machine_gets_one_one_thread_worker_per_core():
+    assert plan_workers(cores=2, gpus=0) == [WorkerPlan(threads=1)] * 2
     assert plan_workers(cores=8, gpus=0, workers=3) == [WorkerPlan(threads=2)] * 3
     assert plan_workers(cores=2, gpus=0, workers=4) == [WorkerPlan(threads=1)] * 4
 
@@ -117,7 +117,7 @@ def test_killed_worker_is_retried_and_resumes_from_the_checkpoint(tmp_path, monk
         pids = client.run(os.getpid)
         outcome = {}
         sweep = threading.Thread(
-            target=lambda: outcome.update(failures=execute_tasks(client, [task], "runs", None))
+            target=lambda: outcome.update(failures=submit_and_wait(Sweep(client, None), task))
         )
         sweep.start()
         # epoch 1 is checkpointed (or the task already failed: the assertions below say how)
@@ -141,6 +141,11 @@ def test_killed_worker_is_retried_and_resumes_from_the_checkpoint(tmp_path, monk
     resumed = torch.load(run.checkpoint_files[0], weights_only=False)["model"]
     for name, value in straight.model.state_dict().items():
         assert torch.equal(value, resumed[name]), name
+
+
+def submit_and_wait(sweep: Sweep, task) -> list:
+    sweep.submit(task)
+    return sweep.wait()
 
 
 def generate_after(barrier, root: Path, spec: SyntheticSpec) -> None:

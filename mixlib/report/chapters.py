@@ -1,8 +1,9 @@
 """The book's chapters, listed once.
 
 `SUMMARY_CHAPTERS` is the one list: the report runner executes each chapter's template
-(`notebooks/<name>.ipynb`, with its tables and figures in `mixlib/report/<name>_chapter.py`) into
-`book/generated/<name>.ipynb` in this order, the table of contents `_toc.yml` is written from it, and
+(`notebooks/<name>.ipynb`, with its tables and figures in `mixlib/report/<name>_chapter.py`) over the
+profile's finished runs and the book shows it as `book/generated/<name>.ipynb`, in this order; the
+table of contents `_toc.yml` is written from it, and
 `make test` runs every template it names (`python -m mixlib chapters --notebooks`). A new chapter is
 one entry here. The configuration chapters come from the training template, one per configuration.
 """
@@ -25,6 +26,8 @@ TOC = Path("_toc.yml")
 class Chapter:
     name: str  # notebooks/<name>.ipynb -> book/generated/<name>.ipynb
     part: str  # the caption of the part of the book it is listed in
+    # it measures time (benchmarks, latency), so the report runs it alone, after every other notebook
+    timed: bool = False
 
     @property
     def template(self) -> Path:
@@ -34,10 +37,10 @@ class Chapter:
 SUMMARY_CHAPTERS = (
     Chapter("findings", "Findings"),
     Chapter("results", "Results"),
-    Chapter("mixing", "Results"),
+    Chapter("mixing", "Results", timed=True),
     Chapter("cams", "Results"),
     Chapter("proxy", "Results"),
-    Chapter("latency", "Results"),
+    Chapter("latency", "Results", timed=True),
 )
 # after the summary chapters: the configuration chapters, then the glossary the runner writes
 TRAINING_RUNS_PART = "Training runs (one chapter per configuration)"

@@ -5,8 +5,10 @@ the worker's own thread only waits for it. So a local worker executes one notebo
 machine's cores are shared out between workers through the kernels' torch thread count
 (`OMP_NUM_THREADS`/`MKL_NUM_THREADS`, which a kernel inherits from its worker), and on a GPU machine
 each worker sees only its own GPU through `CUDA_VISIBLE_DEVICES`, as dask-cuda's `LocalCUDACluster`
-pins its workers. On a 2-core CPU the default is one worker whose run has both threads, as the
-serial runner had.
+pins its workers. On a CPU the default is one one-thread worker per core: a small model's training
+step gains less than 2x from a second thread, and a notebook's kernel start, imports and figures use
+one core, so two one-thread runs side by side keep both cores busier than one two-thread run
+(`python -m mixlib bench sweep` measures it against the serial runner).
 
 On a running cluster (`--scheduler`) the cluster's workers are used as they are; `--runs-per-gpu N`
 then asks each task for 1/N of a worker resource named `GPU` (workers started with `--resources GPU=1`,
@@ -46,7 +48,7 @@ class WorkerPlan:
 def plan_workers(
     cores: int, gpus: int, workers: int | None = None, runs_per_gpu: int | None = None
 ) -> list[WorkerPlan]:
-    """One plan per local worker: `workers` of them (default 1 on a CPU, `runs_per_gpu` per GPU).
+    """One plan per local worker: `workers` of them (default one per core on a CPU, `runs_per_gpu` per GPU).
 
     Worker i is pinned to GPU i mod `gpus`; the cores are split evenly, at least one thread each.
     """
@@ -55,7 +57,7 @@ def plan_workers(
     if runs_per_gpu is not None and gpus == 0:
         raise ValueError("--runs-per-gpu needs a GPU and this machine has none; use --workers")
     if workers is None:
-        workers = gpus * (runs_per_gpu or DEFAULT_RUNS_PER_GPU) if gpus else 1
+        workers = gpus * (runs_per_gpu or DEFAULT_RUNS_PER_GPU) if gpus else cores
     threads = max(1, cores // workers)
     return [WorkerPlan(threads, index % gpus if gpus else None) for index in range(workers)]
 

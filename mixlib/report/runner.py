@@ -1,8 +1,10 @@
-"""`python -m mixlib report`: run every (configuration, seed) of a profile as a Dask task, build the book.
+"""`python -m mixlib report`: every notebook of a profile as a Dask task, then the book.
 
 Each run is `train.ipynb` executed by papermill for one seed, on a worker of a local Dask cluster or
-of a running scheduler (`mixlib.report.cluster`); a configuration's chapter is then the same template
-executed over its finished runs with `finished_runs_only`, which trains nothing.
+of a running scheduler (`mixlib.report.cluster`); a configuration's chapter is the same template
+executed over its finished runs with `finished_runs_only`, which trains nothing, and starts as soon as
+its own runs are done; the summary chapters start once every run is done, the timed ones (benchmarks,
+latency) last and alone.
 
 Layout (all relative to the repository root, the working directory):
 - `runs/<profile>/<configuration>/seed<k>/`: one training run (`mixlib.runs.folder`) and
@@ -10,9 +12,11 @@ Layout (all relative to the repository root, the working directory):
   it was made with; a run only writes its own folder, and an unchanged one is not rerun;
 - `runs/<profile>/<configuration>/chapter.ipynb` + `chapter.json`: the configuration's chapter, the
   same way;
-- `book/generated/`: what the book shows for this profile (the chapters of
-  `mixlib.report.chapters`, one per configuration, the glossary), rewritten on every call, and
-  `_toc.yml`, written from the same chapter list; `_build/html/`: the built book.
+- `runs/<profile>/summaries/<name>.ipynb`: the summary chapters of `mixlib.report.chapters`, executed
+  on every report;
+- `book/generated/`: what the book shows for this profile (copies of those chapters, one per
+  configuration, and the glossary), rewritten once every notebook has succeeded, and `_toc.yml`,
+  written from the same chapter list; `_build/html/`: the built book.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from pathlib import Path
 
 import nbformat
 import papermill
-from distributed import Client, as_completed
+from distributed import Client, Future, as_completed
 from tqdm import tqdm
 
 from mixlib.config import code_version, fingerprint
@@ -49,6 +53,7 @@ from mixlib.runs import configuration_folder, run_folder
 
 GLOSSARY_DATA = Path("book/glossary.yml")
 CHAPTER = "chapter.ipynb"  # a configuration's chapter, next to its seed folders
+SUMMARIES = "summaries"  # <runs_dir>/summaries/<name>.ipynb: the executed summary chapters
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,10 +86,12 @@ def positive_int(text: str) -> int:
 
 @dataclass(frozen=True)
 class NotebookTask:
-    """One papermill execution on a Dask worker: a (configuration, seed) run or a configuration's chapter."""
+    """One papermill execution on a Dask worker: a (configuration, seed) run, a configuration's chapter,
+    or a summary chapter."""
 
-    configuration: str
-    seed: int | None  # None: the configuration's chapter over all seeds
+    name: str  # the configuration, or the summary chapter
+    seed: int | None  # None: a chapter over all seeds
+    template: Path  # relative to the root
     root: Path  # the repository root, the kernel's working directory
     output: Path
     parameters: dict
@@ -94,6 +101,12 @@ class NotebookTask:
     def record(self) -> Path:
         return self.output.with_suffix(".json")
 
+    @property
+    def key(self) -> str:
+        """The Dask key: what the dashboard shows for this task."""
+        kind = "run" if self.seed is not None else "chapter" if self.template == TRAIN_TEMPLATE else "summary"
+        return f"{kind}-{self.name}" + ("" if self.seed is None else f"-seed{self.seed}")
+
     def is_current(self) -> bool:
         if not (self.output.is_file() and self.record.is_file()):
             return False
@@ -101,8 +114,9 @@ class NotebookTask:
         return isinstance(record, dict) and record.get("fingerprint") == self.fingerprint
 
     def describe(self) -> str:
-        seed = "chapter" if self.seed is None else f"seed {self.seed}"
-        return f"configuration {self.configuration!r}, {seed}"
+        if self.template != TRAIN_TEMPLATE:
+            return f"summary chapter {self.name!r}"
+        return f"configuration {self.name!r}, " + ("chapter" if self.seed is None else f"seed {self.seed}")
 
 
 @dataclass
@@ -155,23 +169,67 @@ def run_sweep(
     force: bool,
     resources: dict[str, float] | None = None,
 ) -> list[Failure]:
-    """Every (configuration, seed) run as a task, then the chapters of the configurations that finished."""
+    """Every notebook of the report as a Dask task, each started as soon as the runs it reads have
+    finished: the (configuration, seed) runs, each configuration's chapter after its own runs, the
+    summary chapters after every run; the timed summaries last, one at a time with nothing beside them
+    so that their clocks measure only themselves. Nothing that reads a failed run is executed."""
     runs = run_tasks(profile, runs_dir, root)
     pending = [task for task in runs if force or not task.is_current()]
     print(f"{len(runs) - len(pending)} of {len(runs)} run(s) unchanged, {len(pending)} to run", flush=True)
-    failures = execute_tasks(client, pending, "runs", resources)
-    failed = {failure.task.configuration for failure in failures}
-    retrained = {task.configuration for task in pending}
-    chapters = [
-        notebook_task(configuration, profile, runs_dir, root)
-        for configuration in profile.configurations
-        if configuration.name not in failed
-    ]
-    stale = [task for task in chapters if force or task.configuration in retrained or not task.is_current()]
-    for task in chapters:
-        if task not in stale:
-            print(f"{task.configuration}: unchanged, reusing {task.output}")
-    return failures + execute_tasks(client, stale, "chapters", resources)
+    sweep = Sweep(client, resources)
+    trained = [(task, sweep.submit(task)) for task in pending]
+    for configuration in profile.configurations:
+        chapter = notebook_task(configuration, profile, runs_dir, root)
+        upstream = [future for task, future in trained if task.name == configuration.name]
+        if force or upstream or not chapter.is_current():
+            sweep.submit(chapter, upstream)
+        else:
+            print(f"{chapter.name}: unchanged, reusing {chapter.output}")
+    for summary in summary_tasks(profile, runs_dir, root, timed=False):
+        sweep.submit(summary, [future for _, future in trained])
+    failures = sweep.wait()
+    for summary in summary_tasks(profile, runs_dir, root, timed=True):
+        if failures:
+            break
+        sweep.submit(summary)
+        failures = sweep.wait()
+    return failures
+
+
+class Sweep:
+    """Notebook tasks on one Dask client, each submitted with the tasks whose outcome it waits for."""
+
+    def __init__(self, client: Client, resources: dict[str, float] | None) -> None:
+        self.client, self.resources = client, resources
+        self.submitted: dict[Future, tuple[NotebookTask, list[Future]]] = {}
+
+    def submit(self, task: NotebookTask, upstream: Sequence[Future] = ()) -> Future:
+        # Dask starts a task once the futures among its arguments have finished, and passes their results
+        future = self.client.submit(
+            run_notebook_task, task, *upstream, key=task.key, resources=self.resources
+        )
+        self.submitted[future] = (task, list(upstream))
+        return future
+
+    def wait(self) -> list[Failure]:
+        """Wait for every submitted task; the failures, without those that only followed a failed run."""
+        failures = []
+        futures = list(self.submitted)
+        runs = sum(task.seed is not None for task, _ in self.submitted.values())
+        description = f"notebooks ({runs} run(s), {len(futures) - runs} chapter(s))"
+        for future in tqdm(as_completed(futures), total=len(futures), desc=description, unit="notebook"):
+            task, upstream = self.submitted.pop(future)
+            error = notebook_error(future)
+            if error is not None and not any(notebook_error(before) for before in upstream):
+                failures.append(Failure(task, error))
+        return failures
+
+
+def notebook_error(future: Future) -> str | None:
+    if future.status == "error":
+        error = future.exception()
+        return f"{type(error).__name__}: {error}"
+    return future.result()
 
 
 def run_tasks(profile: Profile, runs_dir: Path, root: Path) -> list[NotebookTask]:
@@ -194,44 +252,57 @@ def notebook_task(
     else:
         parameters.update(seeds=[seed])
         output = run_folder(root / runs_dir, configuration.name, seed).path / TRAIN_TEMPLATE.name
-    return NotebookTask(configuration.name, seed, root, output, parameters, notebook_fingerprint(parameters))
+    fingerprint = notebook_fingerprint(TRAIN_TEMPLATE, parameters)
+    return NotebookTask(configuration.name, seed, TRAIN_TEMPLATE, root, output, parameters, fingerprint)
 
 
-def notebook_fingerprint(parameters: dict) -> str:
-    template = hashlib.sha256(TRAIN_TEMPLATE.read_bytes()).hexdigest()
-    return fingerprint({"parameters": parameters, "code": code_version(), "template": template})
+def summary_tasks(profile: Profile, runs_dir: Path, root: Path, timed: bool) -> list[NotebookTask]:
+    """The summary chapters that time something (`timed`) or the others, executed into
+    `<runs_dir>/summaries/` on every report."""
+    parameters = summary_parameters(profile, runs_dir)
+    return [
+        NotebookTask(
+            chapter.name,
+            None,
+            chapter.template,
+            root,
+            root / runs_dir / SUMMARIES / f"{chapter.name}.ipynb",
+            parameters,
+            notebook_fingerprint(chapter.template, parameters),
+        )
+        for chapter in SUMMARY_CHAPTERS
+        if chapter.timed == timed
+    ]
 
 
-def execute_tasks(
-    client: Client, tasks: Sequence[NotebookTask], unit: str, resources: dict[str, float] | None
-) -> list[Failure]:
-    """Submit every task, count finished ones on a progress bar; a failed task does not stop the others.
-
-    A task whose worker dies is resubmitted by Dask (up to `distributed.scheduler.allowed-failures`
-    times); its run then resumes from the run folder's last checkpoint.
-    """
-    futures = {
-        client.submit(
-            run_notebook_task, task, key=f"{unit}-{task.configuration}-{task.seed}", resources=resources
-        ): task
-        for task in tasks
+def summary_parameters(profile: Profile, runs_dir: Path) -> dict:
+    return {
+        "profile_name": profile.name,
+        "profile_title": profile.title,
+        "profile_description": profile.description,
+        "profile_sizing": profile.sizing,
+        "runs_dir": str(runs_dir),
+        "configurations": [c.name for c in profile.configurations],
+        "seeds": list(profile.seeds),
     }
-    failures = []
-    for future in tqdm(as_completed(futures), total=len(futures), desc=unit, unit=unit.rstrip("s")):
-        task = futures[future]
-        if future.status == "error":
-            error = future.exception()
-            failures.append(Failure(task, f"{type(error).__name__}: {error}"))
-        elif future.result() is not None:
-            failures.append(Failure(task, future.result()))
-    return failures
 
 
-def run_notebook_task(task: NotebookTask) -> str | None:
-    """Runs on a Dask worker: execute the template into the task's folder and record its fingerprint."""
+def notebook_fingerprint(template: Path, parameters: dict) -> str:
+    template_hash = hashlib.sha256(template.read_bytes()).hexdigest()
+    return fingerprint({"parameters": parameters, "code": code_version(), "template": template_hash})
+
+
+def run_notebook_task(task: NotebookTask, *upstream: str | None) -> str | None:
+    """Runs on a Dask worker: execute the template into the task's folder and record its fingerprint.
+
+    `upstream` holds the outcomes of the runs it reads (None: finished); after a failed one it
+    executes nothing and returns that run's error."""
+    failed = [error for error in upstream if error is not None]
+    if failed:
+        return failed[0]
     task.output.parent.mkdir(parents=True, exist_ok=True)
     task.record.unlink(missing_ok=True)
-    error = execute(task.root / TRAIN_TEMPLATE, task.output, task.parameters, task.root, progress_bar=False)
+    error = execute(task.root / task.template, task.output, task.parameters, task.root, progress_bar=False)
     if error is None:
         atomic_write_json(task.record, {"fingerprint": task.fingerprint})
     return error
@@ -308,7 +379,8 @@ def timings(notebook: nbformat.NotebookNode) -> tuple[float, float] | None:
 
 
 def write_book_sources(profile: Profile, runs_dir: Path) -> None:
-    """Rewrite book/generated/ for this profile: chapters, summary pages and the glossary."""
+    """Rewrite book/generated/ for this profile from the executed notebooks: the configuration
+    chapters, the summary chapters and the glossary."""
     shutil.rmtree(GENERATED, ignore_errors=True)
     (GENERATED / "runs").mkdir(parents=True)
     for number, configuration in enumerate(profile.configurations, start=1):
@@ -316,24 +388,10 @@ def write_book_sources(profile: Profile, runs_dir: Path) -> None:
         set_title(notebook, configuration, profile)
         hide_injected_parameters(notebook)
         nbformat.write(notebook, GENERATED / "runs" / f"{number:02d}-{configuration.name}.ipynb")
-    summary = {
-        "profile_name": profile.name,
-        "profile_title": profile.title,
-        "profile_description": profile.description,
-        "profile_sizing": profile.sizing,
-        "runs_dir": str(runs_dir),
-        "configurations": [c.name for c in profile.configurations],
-        "seeds": list(profile.seeds),
-    }
     for chapter in SUMMARY_CHAPTERS:
-        print(f"summary chapter {chapter.name}", flush=True)
-        output = GENERATED / f"{chapter.name}.ipynb"
-        error = execute(chapter.template, output, summary)
-        if error:
-            raise SystemExit(f"summary notebook {chapter.name!r} failed: {error}")
-        notebook = nbformat.read(output, as_version=4)
+        notebook = nbformat.read(runs_dir / SUMMARIES / f"{chapter.name}.ipynb", as_version=4)
         hide_injected_parameters(notebook)
-        nbformat.write(notebook, output)
+        nbformat.write(notebook, GENERATED / f"{chapter.name}.ipynb")
     write_glossary_page(GLOSSARY_DATA, GLOSSARY.with_suffix(".md"))
 
 
