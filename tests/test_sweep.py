@@ -24,6 +24,7 @@ from mixlib.report.cluster import (
     PinnedLocalCluster,
     WorkerPlan,
     dask_client,
+    every_core_for_kernels,
     plan_workers,
     task_resources,
 )
@@ -144,7 +145,7 @@ def test_killed_worker_is_retried_and_resumes_from_the_checkpoint(tmp_path, monk
 
 
 def submit_and_wait(sweep: Sweep, task) -> list:
-    sweep.submit(task)
+    sweep.add(task)
     return sweep.wait()
 
 
@@ -242,3 +243,12 @@ def test_other_runtime_errors_are_not_retried(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="Kernel died"):
         execute(Path("template.ipynb"), tmp_path / "out.ipynb", {})
     assert flaky.calls == 1
+
+
+def test_timed_chapters_kernels_get_every_core_and_the_workers_setting_comes_back(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    with every_core_for_kernels():
+        cores = str(len(os.sched_getaffinity(0)))
+        assert (os.environ["OMP_NUM_THREADS"], os.environ["MKL_NUM_THREADS"]) == (cores, cores)
+    assert os.environ["OMP_NUM_THREADS"] == "1" and "MKL_NUM_THREADS" not in os.environ

@@ -29,6 +29,7 @@ from distributed import Client, LocalCluster
 # written): a ResNet-10 at 64 px leaves most of a large GPU idle, so several runs share one.
 DEFAULT_RUNS_PER_GPU = 4
 GPU_RESOURCE = "GPU"
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # what a kernel's torch reads its thread count from
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class WorkerPlan:
     gpu: int | None = None
 
     def environment(self) -> dict[str, str]:
-        variables = {"OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads)}
+        variables = dict.fromkeys(THREAD_VARIABLES, str(self.threads))
         if self.gpu is not None:
             variables["CUDA_VISIBLE_DEVICES"] = str(self.gpu)
         return variables
@@ -75,6 +76,21 @@ class PinnedLocalCluster(LocalCluster):
         ((name, spec),) = super().new_worker_spec().items()
         environment = self.plans[name % len(self.plans)].environment()
         return {name: {**spec, "options": {**spec["options"], "env": environment}}}
+
+
+@contextmanager
+def every_core_for_kernels() -> Iterator[None]:
+    """Kernels started inside get this machine's every core (their worker's thread count is lifted)."""
+    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+    os.environ.update(dict.fromkeys(THREAD_VARIABLES, str(len(os.sched_getaffinity(0)))))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name)
+            else:
+                os.environ[name] = value
 
 
 def machine_gpus() -> int:

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +47,7 @@ from mixlib.report.chapters import (
     TRAIN_TEMPLATE,
     table_of_contents,
 )
-from mixlib.report.cluster import dask_client, task_resources
+from mixlib.report.cluster import dask_client, every_core_for_kernels, task_resources
 from mixlib.report.glossary import write_glossary_page
 from mixlib.report.profiles import Configuration, Profile, available_profiles, load_profile
 from mixlib.runs import configuration_folder, run_folder
@@ -96,6 +97,7 @@ class NotebookTask:
     output: Path
     parameters: dict
     fingerprint: str
+    timed: bool = False  # a summary chapter that measures time (`Chapter.timed`): it runs alone
 
     @property
     def record(self) -> Path:
@@ -177,52 +179,74 @@ def run_sweep(
     pending = [task for task in runs if force or not task.is_current()]
     print(f"{len(runs) - len(pending)} of {len(runs)} run(s) unchanged, {len(pending)} to run", flush=True)
     sweep = Sweep(client, resources)
-    trained = [(task, sweep.submit(task)) for task in pending]
+    for task in pending:
+        sweep.add(task)
     for configuration in profile.configurations:
         chapter = notebook_task(configuration, profile, runs_dir, root)
-        upstream = [future for task, future in trained if task.name == configuration.name]
-        if force or upstream or not chapter.is_current():
-            sweep.submit(chapter, upstream)
+        own_runs = [task for task in pending if task.name == configuration.name]
+        if force or own_runs or not chapter.is_current():
+            sweep.add(chapter, after=own_runs)
         else:
             print(f"{chapter.name}: unchanged, reusing {chapter.output}")
     for summary in summary_tasks(profile, runs_dir, root, timed=False):
-        sweep.submit(summary, [future for _, future in trained])
+        sweep.add(summary, after=pending)
     failures = sweep.wait()
     for summary in summary_tasks(profile, runs_dir, root, timed=True):
         if failures:
             break
-        sweep.submit(summary)
+        sweep.add(summary)
         failures = sweep.wait()
     return failures
 
 
 class Sweep:
-    """Notebook tasks on one Dask client, each submitted with the tasks whose outcome it waits for."""
+    """Notebook tasks on one Dask client, each submitted once the tasks it reads have all finished.
+
+    The waiting is done here rather than by handing Dask the upstream futures: a task with
+    dependencies is placed on the worker that holds them, and the summary chapters, which read every
+    run, then queued up on one worker while the other stood idle (seen on the smoke profile).
+    """
 
     def __init__(self, client: Client, resources: dict[str, float] | None) -> None:
         self.client, self.resources = client, resources
-        self.submitted: dict[Future, tuple[NotebookTask, list[Future]]] = {}
+        self.waiting: list[tuple[NotebookTask, list[NotebookTask]]] = []
+        self.running: dict[Future, NotebookTask] = {}
+        self.outcomes: dict[str, str | None] = {}  # task key -> its error, None when it succeeded
 
-    def submit(self, task: NotebookTask, upstream: Sequence[Future] = ()) -> Future:
-        # Dask starts a task once the futures among its arguments have finished, and passes their results
-        future = self.client.submit(
-            run_notebook_task, task, *upstream, key=task.key, resources=self.resources
-        )
-        self.submitted[future] = (task, list(upstream))
-        return future
+    def add(self, task: NotebookTask, after: Sequence[NotebookTask] = ()) -> None:
+        self.waiting.append((task, list(after)))
 
     def wait(self) -> list[Failure]:
-        """Wait for every submitted task; the failures, without those that only followed a failed run."""
+        """Run every added task; the failures, without the tasks left out because one they read failed."""
         failures = []
-        futures = list(self.submitted)
-        runs = sum(task.seed is not None for task, _ in self.submitted.values())
-        description = f"notebooks ({runs} run(s), {len(futures) - runs} chapter(s))"
-        for future in tqdm(as_completed(futures), total=len(futures), desc=description, unit="notebook"):
-            task, upstream = self.submitted.pop(future)
-            error = notebook_error(future)
-            if error is not None and not any(notebook_error(before) for before in upstream):
-                failures.append(Failure(task, error))
+        runs = sum(task.seed is not None for task, _ in self.waiting)
+        description = f"notebooks ({runs} run(s), {len(self.waiting) - runs} chapter(s))"
+        with tqdm(total=len(self.waiting), desc=description, unit="notebook") as progress:
+            finished = as_completed()
+            progress.update(self.submit_ready(finished))
+            for future in finished:
+                task = self.running.pop(future)
+                self.outcomes[task.key] = error = notebook_error(future)
+                if error is not None:
+                    failures.append(Failure(task, error))
+                progress.update(1 + self.submit_ready(finished))
         return failures
+
+    def submit_ready(self, finished: as_completed) -> int:
+        """Submit each waiting task whose upstream tasks have all succeeded, and drop those after a failed
+        one; returns how many were dropped."""
+        waiting, dropped = [], 0
+        for task, after in self.waiting:
+            if any(self.outcomes.get(upstream.key) for upstream in after):
+                dropped += 1
+            elif all(upstream.key in self.outcomes for upstream in after):
+                future = self.client.submit(run_notebook_task, task, key=task.key, resources=self.resources)
+                self.running[future] = task
+                finished.add(future)
+            else:
+                waiting.append((task, after))
+        self.waiting = waiting
+        return dropped
 
 
 def notebook_error(future: Future) -> str | None:
@@ -269,6 +293,7 @@ def summary_tasks(profile: Profile, runs_dir: Path, root: Path, timed: bool) -> 
             root / runs_dir / SUMMARIES / f"{chapter.name}.ipynb",
             parameters,
             notebook_fingerprint(chapter.template, parameters),
+            chapter.timed,
         )
         for chapter in SUMMARY_CHAPTERS
         if chapter.timed == timed
@@ -292,17 +317,17 @@ def notebook_fingerprint(template: Path, parameters: dict) -> str:
     return fingerprint({"parameters": parameters, "code": code_version(), "template": template_hash})
 
 
-def run_notebook_task(task: NotebookTask, *upstream: str | None) -> str | None:
+def run_notebook_task(task: NotebookTask) -> str | None:
     """Runs on a Dask worker: execute the template into the task's folder and record its fingerprint.
 
-    `upstream` holds the outcomes of the runs it reads (None: finished); after a failed one it
-    executes nothing and returns that run's error."""
-    failed = [error for error in upstream if error is not None]
-    if failed:
-        return failed[0]
+    A timed chapter runs alone, so its kernel gets every core of the worker's machine, as it had when
+    the report ran one notebook at a time."""
     task.output.parent.mkdir(parents=True, exist_ok=True)
     task.record.unlink(missing_ok=True)
-    error = execute(task.root / task.template, task.output, task.parameters, task.root, progress_bar=False)
+    with every_core_for_kernels() if task.timed else nullcontext():
+        error = execute(
+            task.root / task.template, task.output, task.parameters, task.root, progress_bar=False
+        )
     if error is None:
         atomic_write_json(task.record, {"fingerprint": task.fingerprint})
     return error
