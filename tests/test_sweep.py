@@ -252,3 +252,16 @@ def test_timed_chapters_kernels_get_every_core_and_the_workers_setting_comes_bac
         cores = str(len(os.sched_getaffinity(0)))
         assert (os.environ["OMP_NUM_THREADS"], os.environ["MKL_NUM_THREADS"]) == (cores, cores)
     assert os.environ["OMP_NUM_THREADS"] == "1" and "MKL_NUM_THREADS" not in os.environ
+
+
+class ClusterInfo:
+    """A client stand-in that only answers `scheduler_info`: two 4-thread workers with a GPU each."""
+
+    def scheduler_info(self, n_workers: int) -> dict:
+        worker = {"nthreads": 4, "resources": {"GPU": 1}}
+        return {"workers": {"tcp://a": worker, "tcp://b": worker}}
+
+
+@pytest.mark.parametrize(("resources", "slots"), [(None, 8), ({"GPU": 0.5}, 4), ({"GPU": 0.25}, 8)])
+def test_a_sweep_runs_one_notebook_per_worker_thread_or_gpu_share(resources, slots):
+    assert Sweep(ClusterInfo(), resources).slots() == slots

@@ -47,7 +47,7 @@ from mixlib.report.chapters import (
     TRAIN_TEMPLATE,
     table_of_contents,
 )
-from mixlib.report.cluster import dask_client, every_core_for_kernels, task_resources
+from mixlib.report.cluster import GPU_RESOURCE, dask_client, every_core_for_kernels, task_resources
 from mixlib.report.glossary import write_glossary_page
 from mixlib.report.profiles import Configuration, Profile, available_profiles, load_profile
 from mixlib.runs import configuration_folder, run_folder
@@ -171,10 +171,11 @@ def run_sweep(
     force: bool,
     resources: dict[str, float] | None = None,
 ) -> list[Failure]:
-    """Every notebook of the report as a Dask task, each started as soon as the runs it reads have
-    finished: the (configuration, seed) runs, each configuration's chapter after its own runs, the
-    summary chapters after every run; the timed summaries last, one at a time with nothing beside them
-    so that their clocks measure only themselves. Nothing that reads a failed run is executed."""
+    """Every notebook of the report as a Dask task, each submitted once the runs it reads have finished
+    and a worker is free: the (configuration, seed) runs, each configuration's chapter after its own
+    runs, the summary chapters after every run; the timed summaries last, one at a time with nothing
+    beside them so that their clocks measure only themselves. Nothing that reads a failed run is
+    executed."""
     runs = run_tasks(profile, runs_dir, root)
     pending = [task for task in runs if force or not task.is_current()]
     print(f"{len(runs) - len(pending)} of {len(runs)} run(s) unchanged, {len(pending)} to run", flush=True)
@@ -200,11 +201,13 @@ def run_sweep(
 
 
 class Sweep:
-    """Notebook tasks on one Dask client, each submitted once the tasks it reads have all finished.
+    """Notebook tasks on one Dask client, each submitted once the tasks it reads have all finished and
+    a worker is free to take it, in the order they were added.
 
-    The waiting is done here rather than by handing Dask the upstream futures: a task with
-    dependencies is placed on the worker that holds them, and the summary chapters, which read every
-    run, then queued up on one worker while the other stood idle (seen on the smoke profile).
+    Both waits are done here, not by Dask: the scheduler places a task on a worker when it is
+    submitted (on the one holding its dependencies, or the least busy by its estimate, two per
+    one-thread worker), and on the smoke profile the summary chapters queued behind one another on one
+    worker while the other stood idle. Submitted only when a slot is free, a task goes where it runs.
     """
 
     def __init__(self, client: Client, resources: dict[str, float] | None) -> None:
@@ -235,11 +238,11 @@ class Sweep:
     def submit_ready(self, finished: as_completed) -> int:
         """Submit each waiting task whose upstream tasks have all succeeded, and drop those after a failed
         one; returns how many were dropped."""
-        waiting, dropped = [], 0
+        waiting, dropped, slots = [], 0, self.slots()
         for task, after in self.waiting:
             if any(self.outcomes.get(upstream.key) for upstream in after):
                 dropped += 1
-            elif all(upstream.key in self.outcomes for upstream in after):
+            elif len(self.running) < slots and all(upstream.key in self.outcomes for upstream in after):
                 future = self.client.submit(run_notebook_task, task, key=task.key, resources=self.resources)
                 self.running[future] = task
                 finished.add(future)
@@ -247,6 +250,17 @@ class Sweep:
                 waiting.append((task, after))
         self.waiting = waiting
         return dropped
+
+    def slots(self) -> int:
+        """Notebooks the cluster runs at once: one per worker thread, fewer where each task takes a share
+        of the workers' GPUs. Read anew each time, as workers may come and go."""
+        workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
+        slots = sum(worker["nthreads"] for worker in workers)
+        gpu_share = (self.resources or {}).get(GPU_RESOURCE)
+        if gpu_share:
+            gpus = sum(worker.get("resources", {}).get(GPU_RESOURCE, 0) for worker in workers)
+            slots = min(slots, round(gpus / gpu_share))
+        return max(1, slots)
 
 
 def notebook_error(future: Future) -> str | None:
