@@ -1,10 +1,12 @@
-"""The report's sweep on Dask: worker planning and pinning, a worker killed mid-run, the cache lock.
+"""The report's sweep on Dask: worker planning and pinning, slots, a worker killed mid-run, kernels that did
+not start, the cache lock, the README's Slurm example.
 
 Real Dask processes and real papermill kernels throughout; the sweep is kept to one tiny run.
 """
 
 import multiprocessing
 import os
+import re
 import signal
 import threading
 import time
@@ -265,3 +267,18 @@ class ClusterInfo:
 @pytest.mark.parametrize(("resources", "slots"), [(None, 8), ({"GPU": 0.5}, 4), ({"GPU": 0.25}, 8)])
 def test_a_sweep_runs_one_notebook_per_worker_thread_or_gpu_share(resources, slots):
     assert Sweep(ClusterInfo(), resources).slots() == slots
+
+
+def test_the_readme_slurm_cluster_writes_a_job_script_for_this_repository():
+    """The README's dask-jobqueue example, as written there: its job script starts a worker of this
+    environment in the repository with a GPU resource (nothing is submitted: no job is asked for)."""
+    from dask_jobqueue import SLURMCluster
+
+    readme = (REPOSITORY / "README.md").read_text()
+    call = re.search(r"cluster = (SLURMCluster\(.*?\))\n", readme, re.DOTALL).group(1)
+    with eval(call, {"SLURMCluster": SLURMCluster}) as cluster:  # its scheduler runs here, no job starts
+        script = cluster.job_script()
+    assert "#SBATCH --gres=gpu:1" in script
+    assert "cd /path/to/repo" in script
+    assert "/path/to/repo/.venv/bin/python -m distributed.cli.dask_worker" in script
+    assert "--resources GPU=1" in script
