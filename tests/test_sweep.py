@@ -282,3 +282,13 @@ def test_the_readme_slurm_cluster_writes_a_job_script_for_this_repository():
     assert "cd /path/to/repo" in script
     assert "/path/to/repo/.venv/bin/python -m distributed.cli.dask_worker" in script
     assert "--resources GPU=1" in script
+
+
+def test_a_local_cluster_leaves_this_process_environment_as_it_was(monkeypatch):
+    """Dask's pre-spawn environment (OMP_NUM_THREADS=1) stayed in the starting process, and every kernel
+    started there afterwards (the serial half of `bench sweep`) ran on one thread."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = dict(os.environ)
+    with dask_client(workers=1):
+        pass
+    assert dict(os.environ) == before

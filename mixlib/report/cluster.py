@@ -110,6 +110,24 @@ def dask_client(
         with Client(scheduler) as client:
             yield client
         return
+    with environment_kept():
+        yield from local_cluster_client(workers, runs_per_gpu)
+
+
+@contextmanager
+def environment_kept() -> Iterator[None]:
+    """Starting a `LocalCluster` leaves `OMP_NUM_THREADS=1` (Dask's pre-spawn environment) in this
+    process's own environment, so every kernel started here afterwards ran on one thread; the
+    environment is put back as it was."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def local_cluster_client(workers: int | None, runs_per_gpu: int | None) -> Iterator[Client]:
     plans = plan_workers(len(os.sched_getaffinity(0)), machine_gpus(), workers, runs_per_gpu)
     # The work happens in each task's kernel process, so the worker's statistical profiler (a stack
     # sample every 10 ms) only profiles a thread that waits; off, an idle worker's CPU use measured
