@@ -81,16 +81,9 @@ class PinnedLocalCluster(LocalCluster):
 @contextmanager
 def every_core_for_kernels() -> Iterator[None]:
     """Kernels started inside get this machine's every core (their worker's thread count is lifted)."""
-    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
-    os.environ.update(dict.fromkeys(THREAD_VARIABLES, str(len(os.sched_getaffinity(0)))))
-    try:
+    with environment_kept():
+        os.environ.update(dict.fromkeys(THREAD_VARIABLES, str(len(os.sched_getaffinity(0)))))
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name)
-            else:
-                os.environ[name] = value
 
 
 def machine_gpus() -> int:

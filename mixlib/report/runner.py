@@ -45,6 +45,7 @@ from mixlib.report.chapters import (
     SUMMARY_CHAPTERS,
     TOC,
     TRAIN_TEMPLATE,
+    Chapter,
     table_of_contents,
 )
 from mixlib.report.cluster import GPU_RESOURCE, dask_client, every_core_for_kernels, task_resources
@@ -104,10 +105,13 @@ class NotebookTask:
         return self.output.with_suffix(".json")
 
     @property
+    def kind(self) -> str:
+        return "run" if self.seed is not None else "chapter" if self.template == TRAIN_TEMPLATE else "summary"
+
+    @property
     def key(self) -> str:
         """The Dask key: what the dashboard shows for this task."""
-        kind = "run" if self.seed is not None else "chapter" if self.template == TRAIN_TEMPLATE else "summary"
-        return f"{kind}-{self.name}" + ("" if self.seed is None else f"-seed{self.seed}")
+        return f"{self.kind}-{self.name}" + ("" if self.seed is None else f"-seed{self.seed}")
 
     def is_current(self) -> bool:
         if not (self.output.is_file() and self.record.is_file()):
@@ -116,7 +120,7 @@ class NotebookTask:
         return isinstance(record, dict) and record.get("fingerprint") == self.fingerprint
 
     def describe(self) -> str:
-        if self.template != TRAIN_TEMPLATE:
+        if self.kind == "summary":
             return f"summary chapter {self.name!r}"
         return f"configuration {self.name!r}, " + ("chapter" if self.seed is None else f"seed {self.seed}")
 
@@ -295,23 +299,23 @@ def notebook_task(
 
 
 def summary_tasks(profile: Profile, runs_dir: Path, root: Path, timed: bool) -> list[NotebookTask]:
-    """The summary chapters that time something (`timed`) or the others, executed into
-    `<runs_dir>/summaries/` on every report."""
+    """The summary chapters that time something (`timed`) or the others."""
+    return [summary_task(c, profile, runs_dir, root) for c in SUMMARY_CHAPTERS if c.timed == timed]
+
+
+def summary_task(chapter: Chapter, profile: Profile, runs_dir: Path, root: Path) -> NotebookTask:
+    """`chapter` over the profile's runs, executed into `<runs_dir>/summaries/` on every report."""
     parameters = summary_parameters(profile, runs_dir)
-    return [
-        NotebookTask(
-            chapter.name,
-            None,
-            chapter.template,
-            root,
-            root / runs_dir / SUMMARIES / f"{chapter.name}.ipynb",
-            parameters,
-            notebook_fingerprint(chapter.template, parameters),
-            chapter.timed,
-        )
-        for chapter in SUMMARY_CHAPTERS
-        if chapter.timed == timed
-    ]
+    return NotebookTask(
+        chapter.name,
+        None,
+        chapter.template,
+        root,
+        root / runs_dir / SUMMARIES / f"{chapter.name}.ipynb",
+        parameters,
+        notebook_fingerprint(chapter.template, parameters),
+        chapter.timed,
+    )
 
 
 def summary_parameters(profile: Profile, runs_dir: Path) -> dict:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from mixlib.report.chapters import SUMMARY_CHAPTERS, TRAIN_TEMPLATE
@@ -28,13 +29,13 @@ from mixlib.report.cluster import dask_client
 from mixlib.report.profiles import Profile, available_profiles, load_profile
 from mixlib.report.runner import (
     CHAPTER,
-    SUMMARIES,
+    NotebookTask,
     execute,
     notebook_overhead,
     notebook_task,
     run_sweep,
     run_tasks,
-    summary_parameters,
+    summary_task,
 )
 from mixlib.run_data import load_config_splits
 from mixlib.runs import configuration_folder
@@ -84,15 +85,19 @@ def time_serial(profile: Profile, runs_dir: Path, root: Path, workers: int | Non
     start = time.perf_counter()
     for configuration in profile.configurations:
         task = notebook_task(configuration, profile, runs_dir, root)
-        parameters = {**task.parameters, "finished_runs_only": False}  # train every seed in this kernel
-        task.output.parent.mkdir(parents=True, exist_ok=True)
-        raise_on_error(execute(root / TRAIN_TEMPLATE, task.output, parameters, root, progress_bar=False))
-    parameters = summary_parameters(profile, runs_dir)
+        # train every seed in this one kernel, as the serial runner did
+        execute_here(replace(task, parameters={**task.parameters, "finished_runs_only": False}))
     for chapter in SUMMARY_CHAPTERS:
-        output = root / runs_dir / SUMMARIES / f"{chapter.name}.ipynb"
-        output.parent.mkdir(parents=True, exist_ok=True)
-        raise_on_error(execute(root / chapter.template, output, parameters, root, progress_bar=False))
+        execute_here(summary_task(chapter, profile, runs_dir, root))
     return time.perf_counter() - start
+
+
+def execute_here(task: NotebookTask) -> None:
+    """Execute `task` in this process; its error ends the benchmark."""
+    task.output.parent.mkdir(parents=True, exist_ok=True)
+    error = execute(task.root / task.template, task.output, task.parameters, task.root, progress_bar=False)
+    if error is not None:
+        raise RuntimeError(f"{task.describe()}: {error}")
 
 
 def time_dask(profile: Profile, runs_dir: Path, root: Path, workers: int | None) -> float:
@@ -105,11 +110,6 @@ def time_dask(profile: Profile, runs_dir: Path, root: Path, workers: int | None)
 
 
 TIMERS = {"serial": time_serial, "dask": time_dask}  # each: (profile, runs_dir, root, workers) -> seconds
-
-
-def raise_on_error(error: str | None) -> None:
-    if error is not None:
-        raise RuntimeError(error)
 
 
 def run_notebooks(profile: Profile, runs_dir: Path, root: Path, variant: str) -> list[Path]:
