@@ -48,7 +48,13 @@ from mixlib.report.chapters import (
     Chapter,
     table_of_contents,
 )
-from mixlib.report.cluster import GPU_RESOURCE, dask_client, every_core_for_kernels, task_resources
+from mixlib.report.cluster import (
+    GPU_RESOURCE,
+    dask_client,
+    every_core_for_kernels,
+    kernels_use_the_default_allocator,
+    task_resources,
+)
 from mixlib.report.glossary import write_glossary_page
 from mixlib.report.profiles import Configuration, Profile, available_profiles, load_profile
 from mixlib.runs import configuration_folder, run_folder
@@ -338,10 +344,12 @@ def notebook_fingerprint(template: Path, parameters: dict) -> str:
 def run_notebook_task(task: NotebookTask) -> str | None:
     """Runs on a Dask worker: execute the template into the task's folder and record its fingerprint.
 
-    A timed chapter runs alone, so its kernel gets every core of the worker's machine, as it had when
-    the report ran one notebook at a time."""
+    The kernel gets the worker's thread count and glibc's own allocator settings (not Dask's, see
+    `kernels_use_the_default_allocator`). A timed chapter runs alone, so its kernel gets every core of
+    the worker's machine, as it had when the report ran one notebook at a time."""
     task.output.parent.mkdir(parents=True, exist_ok=True)
     task.record.unlink(missing_ok=True)
+    kernels_use_the_default_allocator()
     with every_core_for_kernels() if task.timed else nullcontext():
         error = execute(
             task.root / task.template, task.output, task.parameters, task.root, progress_bar=False
