@@ -62,6 +62,7 @@ def test_gpu_machine_pins_runs_per_gpu_workers_to_each_gpu():
     assert plans[1].environment() == {
         "OMP_NUM_THREADS": "2",
         "MKL_NUM_THREADS": "2",
+        "OPENBLAS_NUM_THREADS": "2",
         "CUDA_VISIBLE_DEVICES": "1",
     }
 
