@@ -4,7 +4,8 @@ Each run is `train.ipynb` executed by papermill for one seed, on a worker of a l
 of a running scheduler (`mixlib.report.cluster`); a configuration's chapter is the same template
 executed over its finished runs with `finished_runs_only`, which trains nothing, and starts as soon as
 its own runs are done; the summary chapters start once every run is done, the timed ones (benchmarks,
-latency) last and alone.
+latency) last and alone. A worker executes its notebooks one after the other in one warm kernel
+(`mixlib.report.kernels`), reset between them, rather than starting and importing everything anew.
 
 Layout (all relative to the repository root, the working directory):
 - `runs/<profile>/<configuration>/seed<k>/`: one training run (`mixlib.runs.folder`) and
@@ -28,7 +29,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +56,7 @@ from mixlib.report.cluster import (
     task_resources,
 )
 from mixlib.report.glossary import write_glossary_page
+from mixlib.report.kernels import WarmKernel, shut_down_idle_kernels, warm_kernel
 from mixlib.report.profiles import Configuration, Profile, available_profiles, load_profile
 from mixlib.runs import configuration_folder, run_folder
 
@@ -202,6 +203,7 @@ def run_sweep(
     for summary in summary_tasks(profile, runs_dir, root, timed=False):
         sweep.add(summary, after=pending)
     failures = sweep.wait()
+    client.run(shut_down_idle_kernels)  # nothing after this uses them, and the timed chapters run alone
     for summary in summary_tasks(profile, runs_dir, root, timed=True):
         if failures:
             break
@@ -345,24 +347,33 @@ def run_notebook_task(task: NotebookTask) -> str | None:
     """Runs on a Dask worker: execute the template into the task's folder and record its fingerprint.
 
     The kernel gets the worker's thread count and glibc's own allocator settings (not Dask's, see
-    `kernels_use_the_default_allocator`). A timed chapter runs alone, so its kernel gets every core of
-    the worker's machine, as it had when the report ran one notebook at a time."""
+    `kernels_use_the_default_allocator`), and is one of the worker's warm kernels
+    (`mixlib.report.kernels`). A timed chapter runs alone in a kernel of its own that gets every core
+    of the worker's machine, as it had when the report ran one notebook at a time."""
     task.output.parent.mkdir(parents=True, exist_ok=True)
     task.record.unlink(missing_ok=True)
     kernels_use_the_default_allocator()
-    with every_core_for_kernels() if task.timed else nullcontext():
-        error = execute(
-            task.root / task.template, task.output, task.parameters, task.root, progress_bar=False
-        )
+    if task.timed:
+        with every_core_for_kernels():
+            error = execute(task.root / task.template, task.output, task.parameters, task.root, False)
+    else:
+        with warm_kernel(task.root) as kernel:
+            error = execute(task.root / task.template, task.output, task.parameters, task.root, False, kernel)
     if error is None:
         atomic_write_json(task.record, {"fingerprint": task.fingerprint})
     return error
 
 
 def execute(
-    template: Path, output: Path, parameters: dict, cwd: Path | None = None, progress_bar: bool = True
+    template: Path,
+    output: Path,
+    parameters: dict,
+    cwd: Path | None = None,
+    progress_bar: bool = True,
+    kernel: WarmKernel | None = None,
 ) -> str | None:
-    """Run one template with papermill; returns an error summary, or None on success.
+    """Run one template with papermill, in `kernel` or a kernel of its own; returns an error summary, or
+    None on success.
 
     A kernel that never started is started again (up to `KERNEL_START_ATTEMPTS` times): jupyter_client
     picks a kernel's TCP ports by briefly binding free ones, so a kernel started at the same moment in
@@ -378,15 +389,22 @@ def execute(
                 parameters=parameters,
                 cwd=str(cwd or Path.cwd()),
                 progress_bar=progress_bar,
+                km=None if kernel is None else kernel.manager,
             )
-            return None
-        except papermill.PapermillExecutionError as error:
-            return f"{error.ename}: {error.evalue}"
-        except RuntimeError as error:
+            error = None
+        except papermill.PapermillExecutionError as failure:
+            error = f"{failure.ename}: {failure.evalue}"
+        except RuntimeError as failure:
             attempts_left -= 1
-            if not kernel_did_not_start(error) or attempts_left == 0:
+            if not kernel_did_not_start(failure) or attempts_left == 0:
                 raise
-            print(f"{output}: {error}; starting a new kernel for it", file=sys.stderr, flush=True)
+            print(f"{output}: {failure}; starting a new kernel for it", file=sys.stderr, flush=True)
+            if kernel is not None:
+                kernel.start_again()
+            continue
+        if kernel is not None:
+            kernel.finished_notebook(succeeded=error is None)
+        return error
 
 
 KERNEL_START_ATTEMPTS = 3
