@@ -3,12 +3,13 @@
 Every run is a papermill execution whose kernel (a child process of the Dask worker) does the work;
 the worker's own thread only waits for it. So a local worker executes one notebook at a time, the
 machine's cores are shared out between workers through the kernels' torch thread count
-(`OMP_NUM_THREADS`/`MKL_NUM_THREADS`, which a kernel inherits from its worker), and on a GPU machine
+(`THREAD_VARIABLES`, which a kernel inherits from its worker), and on a GPU machine
 each worker sees only its own GPU through `CUDA_VISIBLE_DEVICES`, as dask-cuda's `LocalCUDACluster`
 pins its workers. On a CPU the default is one one-thread worker per core: a small model's training
-step gains less than 2x from a second thread, and a notebook's kernel start, imports and figures use
-one core, so two one-thread runs side by side keep both cores busier than one two-thread run
-(`python -m mixlib bench sweep` measures it against the serial runner).
+step gains less than 2x from a second thread, and a notebook's figures use one core, so two
+one-thread runs side by side keep both cores busier than one two-thread run (`python -m mixlib bench
+sweep` measures it against the serial runner). Each worker keeps its kernel warm between notebooks
+(`mixlib.report.kernels`).
 
 On a running cluster (`--scheduler`) the cluster's workers are used as they are; `--runs-per-gpu N`
 then asks each task for 1/N of a worker resource named `GPU` (workers started with `--resources GPU=1`,

@@ -4,7 +4,9 @@ papermill starts a kernel for every notebook it executes, and the kernel's start
 timm, grad-cam with scikit-learn, matplotlib) took about 11 s of a core on this 2-core VM. The runner
 executes one notebook per (configuration, seed) run and one per configuration's chapter, three times
 as many notebooks as the serial runner it replaced, so the quick profile on Dask spent 331 s outside
-training against the serial runner's 158 s and was 1.08x slower in all.
+training against the serial runner's 158 s and was 1.08x slower in all. With warm kernels the runs
+spent 88-90 s outside training (the serial runner 191-197 s) and Dask took 0.78-0.82x the serial
+runner's time (`python -m mixlib bench sweep --profile quick`, both orders).
 
 A worker therefore hands each notebook a kernel that has executed one before: its namespace is reset
 first (IPython's `reset` with a new session, so no variable of the last notebook is left and execution
