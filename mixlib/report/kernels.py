@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from IPython import get_ipython
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
@@ -54,14 +55,16 @@ class WarmKernel:
 
     def __init__(self) -> None:
         self.manager = RecordingKernelManager()
-        self.notebooks = 0  # executed in this kernel so far
-        self.usable = True  # False once a notebook failed in it or it failed to start
+        self.usable = True  # False once a notebook failed in it
 
     def prepare(self) -> bool:
-        """Make the kernel ready for a notebook; False if it is no longer usable (it must be replaced)."""
-        if self.notebooks == 0:
-            return self.usable
-        if not (self.usable and self.manager.has_kernel and run_sync(self.manager.is_alive)()):
+        """Make the kernel ready for a notebook; False if it is no longer usable (it must be replaced).
+        A kernel not started yet needs nothing: nbclient starts it."""
+        if not self.usable:
+            return False
+        if not self.manager.has_kernel:
+            return True
+        if not run_sync(self.manager.is_alive)():
             return False
         client = self.manager.blocking_client()
         client.start_channels()
@@ -76,7 +79,6 @@ class WarmKernel:
     def finished_notebook(self, succeeded: bool) -> None:
         """Close the channels nbclient opened for the notebook just executed (it closes them only on a
         kernel it started itself); a kernel whose notebook failed is not used again."""
-        self.notebooks += 1
         self.usable = succeeded
         self.manager.stop_clients()
 
@@ -96,9 +98,9 @@ class RecordingKernelManager(AsyncKernelManager):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.clients: list = []
+        self.clients: list[AsyncKernelClient] = []
 
-    def client(self, **kwargs):
+    def client(self, **kwargs) -> AsyncKernelClient:
         client = super().client(**kwargs)
         self.clients.append(client)
         return client
@@ -117,7 +119,8 @@ _idle: dict[Path, queue.SimpleQueue[WarmKernel]] = {}
 def warm_kernel(cwd: Path) -> Iterator[WarmKernel]:
     """An idle warm kernel started in `cwd`, or a new one; it goes back to the idle ones if it is still
     usable after the block, and is shut down otherwise."""
-    kernel = take_idle(cwd)
+    idle = _idle.setdefault(cwd, queue.SimpleQueue())
+    kernel = take_idle(idle)
     try:
         yield kernel
     except BaseException:
@@ -125,13 +128,13 @@ def warm_kernel(cwd: Path) -> Iterator[WarmKernel]:
         raise
     finally:
         if kernel.usable:
-            _idle.setdefault(cwd, queue.SimpleQueue()).put(kernel)
+            idle.put(kernel)
         else:
             kernel.shut_down()
 
 
-def take_idle(cwd: Path) -> WarmKernel:
-    idle = _idle.setdefault(cwd, queue.SimpleQueue())
+def take_idle(idle: queue.SimpleQueue[WarmKernel]) -> WarmKernel:
+    """The first idle kernel that is still usable (the others are shut down), or a new one."""
     while True:
         try:
             kernel = idle.get_nowait()

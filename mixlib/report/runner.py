@@ -353,12 +353,16 @@ def run_notebook_task(task: NotebookTask) -> str | None:
     task.output.parent.mkdir(parents=True, exist_ok=True)
     task.record.unlink(missing_ok=True)
     kernels_use_the_default_allocator()
-    if task.timed:
-        with every_core_for_kernels():
-            error = execute(task.root / task.template, task.output, task.parameters, task.root, False)
-    else:
-        with warm_kernel(task.root) as kernel:
-            error = execute(task.root / task.template, task.output, task.parameters, task.root, False, kernel)
+    # a timed chapter's kernel is None: execute starts a fresh one
+    with every_core_for_kernels() if task.timed else warm_kernel(task.root) as kernel:
+        error = execute(
+            task.root / task.template,
+            task.output,
+            task.parameters,
+            task.root,
+            progress_bar=False,
+            kernel=kernel,
+        )
     if error is None:
         atomic_write_json(task.record, {"fingerprint": task.fingerprint})
     return error
