@@ -9,16 +9,22 @@ scale of published tables; it is reported, never used for a choice.
 Faithfulness (deletion/insertion) runs on a seeded, class-stratified sample of the test split, the
 same images for every run of a profile: the split is sorted by class, so its first images would
 score one or two classes only.
+
+Next to the scores, each function returns their per-image form (a frame with one row per test image,
+in the split's order): whether the CAM box reaches each IoU threshold at the fitted CAM threshold, and
+the part and body ratios where masks exist. The report resamples test images from them
+(`mixlib.report.statistics`), so its intervals carry test-sample noise as well as seed noise.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import Tensor, nn
 
 from mixlib.cams import (
-    box_accuracy_at,
+    box_hits_at,
     boxes_to_masks,
     centre_gaussian_maps,
     compute_cams,
@@ -28,6 +34,7 @@ from mixlib.cams import (
     part_coverage,
     pixel_average_precision,
     pointing_game,
+    region_shares,
     top1_localisation,
     wsolevaluation_box_accuracy,
 )
@@ -37,6 +44,7 @@ from mixlib.model_state import evaluation_mode
 
 FAITHFULNESS_STEPS = 10  # deletion/insertion curves in 10 steps: coarse, but far cheaper than RISE's rows
 FAITHFULNESS_SEED = 0  # the same sample of test images for every run on the same test split
+BOX_HIT = "box_hit_"  # per-image column prefix: box_hit_0.3, box_hit_0.5, box_hit_0.7
 
 
 def stack(dataset: AnnotatedImageDataset) -> dict[str, Tensor]:
@@ -69,17 +77,18 @@ def localisation_scores(
     test_set: AnnotatedImageDataset,
     cam_method: str = "gradcam",
     faithfulness_images: int = 32,
-) -> dict:
+) -> tuple[dict, pd.DataFrame]:
     """MaxBoxAccV2 at validation-fitted thresholds and on wsolevaluation's scale, top-1 localisation,
     pointing game, PxAP and part coverage (where masks exist), and deletion/insertion AUC on
     `faithfulness_images` test images (a seeded class-stratified sample). Percentages are in [0, 100].
 
     CAMs explain the ground-truth class, as in WSOL evaluation; top-1 localisation additionally needs
-    the prediction to be right. Returns {} for data without boxes.
+    the prediction to be right. Returns the scores and their per-image form; ({}, an empty frame) for
+    data without boxes.
     """
     val, test = stack(val_set), stack(test_set)
     if "box" not in val or "box" not in test:
-        return {}
+        return {}, pd.DataFrame(index=range(len(test_set)))
     with evaluation_mode(model):
         val_cams = compute_cams(model, val["image"], val["label"], method=cam_method)
         thresholds = fit_cam_threshold(val_cams, test_boxes(val))
@@ -91,10 +100,11 @@ def localisation_scores(
             if "mask" in test
             else boxes_to_masks(test_boxes(test), height, width)
         )
+        scores, per_image = box_scores(test_cams, test_boxes(test), thresholds)
         scores = {
             "cam_method": cam_method,
             "cam_thresholds": {f"{delta:.1f}": tau for delta, tau in thresholds.items()},
-            **box_scores(test_cams, test_boxes(test), thresholds),
+            **scores,
             **wsolevaluation_scores(test_cams, test_boxes(test)),
             "top1_localisation": top1_localisation(
                 test_cams, test_boxes(test), predicted.numpy(), test["label"].numpy(), thresholds[0.5]
@@ -105,39 +115,48 @@ def localisation_scores(
             part_masks = test["mask"][:, 0].numpy()
             scores["pxap"] = pixel_average_precision(test_cams, object_masks)
             scores["part_coverage"] = part_coverage(test_cams, part_masks)
+            shares = region_shares(test_cams, part_masks)
+            per_image["part_ratio"], per_image["body_ratio"] = shares["part_ratio"], shares["body_ratio"]
         sample = torch.from_numpy(
             stratified_indices(test["label"].numpy(), faithfulness_images, FAITHFULNESS_SEED)
         )
         scores.update(faithfulness(model, test["image"][sample], predicted[sample], cam_method))
-    return scores
+    return scores, per_image
 
 
-def centre_baseline_scores(val_set: AnnotatedImageDataset, test_set: AnnotatedImageDataset) -> dict:
-    """MaxBoxAccV2 of the centre-Gaussian map (no model) under the protocol of `localisation_scores`.
+def centre_baseline_scores(
+    val_set: AnnotatedImageDataset, test_set: AnnotatedImageDataset
+) -> tuple[dict, pd.DataFrame]:
+    """MaxBoxAccV2 of the centre-Gaussian map (no model) under the protocol of `localisation_scores`,
+    and its per-image form.
 
     The threshold is fitted on the validation split and applied to the test split, exactly as for a
-    CAM, so the two scores are comparable; the wsolevaluation-scale score is there too. Returns {} for
-    data without boxes.
+    CAM, so the two scores are comparable; the wsolevaluation-scale score is there too. Returns
+    ({}, an empty frame) for data without boxes.
     """
     val, test = stack(val_set), stack(test_set)
     if "box" not in val or "box" not in test:
-        return {}
+        return {}, pd.DataFrame(index=range(len(test_set)))
     height, width = test["image"].shape[-2:]
     thresholds = fit_cam_threshold(centre_gaussian_maps(len(val["box"]), height, width), test_boxes(val))
     test_maps = centre_gaussian_maps(len(test["box"]), height, width)
-    return {
-        **box_scores(test_maps, test_boxes(test), thresholds),
-        **wsolevaluation_scores(test_maps, test_boxes(test)),
-    }
+    scores, per_image = box_scores(test_maps, test_boxes(test), thresholds)
+    return {**scores, **wsolevaluation_scores(test_maps, test_boxes(test))}, per_image
 
 
-def box_scores(maps: np.ndarray, boxes: np.ndarray, thresholds: dict[float, float]) -> dict:
-    """Box accuracy per IoU threshold at the fitted CAM thresholds, and their mean, MaxBoxAccV2."""
-    box_accuracy = box_accuracy_at(maps, boxes, thresholds)
-    return {
+def box_scores(
+    maps: np.ndarray, boxes: np.ndarray, thresholds: dict[float, float]
+) -> tuple[dict, pd.DataFrame]:
+    """Box accuracy per IoU threshold at the fitted CAM thresholds and their mean, MaxBoxAccV2; and
+    per image the hits behind them (columns `box_hit_<IoU threshold>`, 0 or 1)."""
+    hits = box_hits_at(maps, boxes, thresholds)
+    box_accuracy = {delta: 100.0 * float(hit.mean()) for delta, hit in hits.items()}
+    per_image = pd.DataFrame({f"{BOX_HIT}{delta:.1f}": hit.astype(np.int8) for delta, hit in hits.items()})
+    scores = {
         "box_accuracy": {f"{delta:.1f}": value for delta, value in box_accuracy.items()},
         "max_box_acc_v2": float(np.mean(list(box_accuracy.values()))),
     }
+    return scores, per_image
 
 
 def wsolevaluation_scores(maps: np.ndarray, boxes: np.ndarray) -> dict:

@@ -85,24 +85,31 @@ def test_a_clear_gain_is_named_with_its_interval(tmp_path, monkeypatch, profile)
         },
         config={"dataset": "synthetic"},
     )
-    answer = page.accuracy_answer(found)
-    assert "1 better (`cutmix` (+10.00 [" in answer
-    assert "1 with no detectable difference" in answer
-    assert "the configuration to use is `cutmix`" in answer
-    assert "*Reproduce:* `python -m mixlib report --profile quick`" in answer
+    answer = page.accuracy_answer(found, {})
+    assert "against the baseline: better: `cutmix` (+10.0 [" in answer
+    assert "Use `cutmix`: its test accuracy is detectably above the baseline's" in answer
+    assert "could have gone unseen" in answer
+    # a 'worse' of a mixing method would carry the budget; nothing here is worse
+    assert "holds at this budget" not in answer
     place = page.localisation_answer(found)
     assert "centre-Gaussian map that uses no model scores MaxBoxAccV2" in place
     assert "Distance from the centre guess: `baseline` " in place and "; `cutmix` " in place
     assert "**Part versus whole.** The baseline's CAM puts 2.00x" in place
-    cost = page.cost_answer(found)
-    assert "`cutmix` 2.00x [" in cost and "Detectably slower than the baseline: `cutmix`;" in cost
-    assert "The baseline's epoch took 11.0 s on this machine (mean over 3 seed(s); 3 epochs per run)." in cost
+    reading = page.how_to_read(found)
+    assert "*Reproduce:* `python -m mixlib report --profile quick`" in reading
+    assert "test images" in reading and "split seed" in reading
     published = page.published_accuracy_table(found, page.load_published())
     assert published.loc["cutmix", "OpenMixup Tiny-ImageNet R-18, 400 ep (other paper)"] == "65.53 (+3.85)"
     assert published.loc["baseline", "this run: Δ vs baseline (pts)"] == "baseline"
     shown = page.published_localisation_table(found, page.load_published())
-    assert shown.loc["CutMix's change to the CAM's score", "this run"].startswith("better, +11.0 [")
-    assert shown.loc["centre-Gaussian guess", "CUB (Choe et al. 2020)"] == "59.7"
+    assert shown.loc["CutMix's change to the CAM's score", page.VALIDATION_TAU].startswith("better, +11.0 [")
+    assert shown.loc["centre-Gaussian guess", "CUB (Choe et al. 2020, best τ on the scored split)"] == "59.7"
+    sources = page.published_sources_table(page.load_published())
+    assert (
+        "median top-1 of the last 10 epochs"
+        in sources.loc["OpenMixup Tiny-ImageNet R-18, 400 ep", "accuracy rule"]
+    )
+    assert "p = 0.5" in sources.loc["reproduction Tiny-ImageNet R-18, 400 ep", "mixing probability and alpha"]
     notes = page.published_notes(page.load_published())
     assert notes.startswith("**Other papers' settings, not this run's.**") and "80 epochs" in notes
 
@@ -117,17 +124,28 @@ def test_no_difference_is_said_with_the_interval_and_the_detectable_size(tmp_pat
         },
         config={"dataset": "imagefolder", "data_root": "/data/folder"},
     )
-    answer = page.accuracy_answer(found)
-    assert (
-        "no configuration differs detectably from the baseline at this budget (widest corrected interval ["
-        in answer
-    )
-    assert "the run could have detected differences of about" in answer
-    assert "better" not in answer.splitlines()[0]
-    assert "--data-root /data/folder" in answer
+    answer = page.accuracy_answer(found, SIZING)
+    assert "no configuration differs detectably from the baseline at this budget" in answer
+    assert "could have gone unseen" in answer
+    assert "the baseline is the safe choice" in answer and "Use `" not in answer
+    assert "--data-root /data/folder" in page.how_to_read(found)
     place = page.localisation_answer(found)
     assert "no bounding boxes" in place and "MaxBoxAccV2" in place and "PxAP" in place
-    assert page.this_run_localisation(found)["cam"] == "unavailable (no boxes)"
+    assert page.this_run_localisation(found, "max_box_acc_v2")["cam"] == "unavailable (no boxes)"
+
+
+def test_a_worse_mixing_method_carries_the_budget_and_the_pilot_trend(tmp_path, profile):
+    found = profile(
+        tmp_path,
+        {
+            "baseline": ("none", [(0.60, 10.0), (0.62, 10.0), (0.61, 10.0)]),
+            "mixup": ("mixup", [(0.40, 10.0), (0.41, 10.0), (0.43, 10.0)]),
+        },
+    )
+    answer = page.accuracy_answer(found, SIZING)
+    assert "worse: `mixup`" in answer
+    assert "holds at this budget of 3 epochs only" in answer
+    assert "`mixup` -5.0 pts at 3 epochs, +2.0 at 6" in answer
 
 
 def test_latency_sentence_gives_a_command_the_cli_accepts(tmp_path, profile):

@@ -444,7 +444,7 @@ def test_chapter_picks_the_best_mixing_method_on_validation_and_calls_noise(prof
     assert costs["proxies made per step"] == 4 and costs["share of training time %"] == 10
     text = proxy_chapter.conclusion(report)
     assert "is +2.00 points: no detectable difference, interval [" in text
-    assert "is -19.00 points: worse, -19.00 [-19.00, -19.00]" in text
+    assert "is -19.00 points: worse, -19.00 [" in text and "[-19.00, -19.00]" not in text
     assert proxy_chapter.OUTCOMES["no detectable difference"] in text
 
 

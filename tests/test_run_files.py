@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from mixlib.latency.cli import load_checkpoint
@@ -31,7 +32,7 @@ def test_run_folder_checkpoint_with_a_pickled_callable_is_refused(code_running_c
 def no_localisation_scores():
     """These tests are about files: the CAM scores (most of a tiny run's time) are left out."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(train, "localisation_scores", lambda *args, **kwargs: {})
+        patch.setattr(train, "localisation_scores", lambda *args, **kwargs: ({}, pd.DataFrame()))
         yield
 
 

@@ -259,13 +259,22 @@ def box_accuracy_at(
     `cam_threshold` is one threshold for every IoU threshold, or a mapping IoU threshold -> CAM
     threshold, whose keys then replace `iou_thresholds`.
     """
+    hits = box_hits_at(cams, gt_boxes, cam_threshold, iou_thresholds)
+    return {delta: 100.0 * float(hit.mean()) for delta, hit in hits.items()}
+
+
+def box_hits_at(
+    cams: np.ndarray,
+    gt_boxes: BoxesLike,
+    cam_threshold: float | Mapping[float, float],
+    iou_thresholds: Sequence[float] = IOU_THRESHOLDS,
+) -> dict[float, np.ndarray]:
+    """Per image, whether its CAM box reaches each IoU threshold at fixed CAM thresholds (the
+    per-image form of `box_accuracy_at`, which the report's test-image resampling needs)."""
     cams = _as_maps(cams, "cams")
     boxes = _as_box_lists(gt_boxes, len(cams))
     chosen = _threshold_mapping(cam_threshold, iou_thresholds)
-    return {
-        delta: 100.0 * float((_best_iou_at(cams, boxes, tau) >= delta).mean())
-        for delta, tau in chosen.items()
-    }
+    return {delta: _best_iou_at(cams, boxes, tau) >= delta for delta, tau in chosen.items()}
 
 
 def centre_gaussian_maps(count: int, height: int, width: int) -> np.ndarray:
@@ -396,23 +405,38 @@ def part_coverage(cams: np.ndarray, masks: np.ndarray) -> dict[str, float]:
     first; images whose CAM is all zero are left out, and so are images without a part pixel from
     the ratios that need one. `images` says how many images were counted.
     """
+    shares = region_shares(cams, masks)
+    counted = shares["counted"]
+    if not counted.any():
+        raise ValueError("every CAM is all zero (constant before normalisation); part coverage is undefined")
+    result: dict[str, float] = {"images": int(counted.sum())}
+    for region in MASK_REGIONS:
+        mass_share, area_share = shares[f"{region}_share"][counted], shares[f"{region}_area"][counted]
+        ratio = shares[f"{region}_ratio"][counted]
+        result[f"{region}_share"] = float(mass_share.mean())
+        result[f"{region}_area"] = float(area_share.mean())
+        result[f"{region}_ratio"] = float(np.nanmean(ratio)) if np.isfinite(ratio).any() else float("nan")
+    return result
+
+
+def region_shares(cams: np.ndarray, masks: np.ndarray) -> dict[str, np.ndarray]:
+    """Per image: `counted` (the CAM is not all zero) and, for each region, its share of the CAM mass,
+    its share of the pixels and their ratio (NaN where the image has no such pixel or no CAM mass)."""
     cams = normalise_cams(cams)
     masks = _as_masks(masks, cams)
     if not np.isin(masks, list(MASK_REGIONS.values())).all():
         raise ValueError(f"masks must hold only {MASK_REGIONS}; got values {np.unique(masks).tolist()}")
     mass = cams.sum(axis=(1, 2))
     counted = mass > 0
-    if not counted.any():
-        raise ValueError("every CAM is all zero (constant before normalisation); part coverage is undefined")
-    result: dict[str, float] = {"images": int(counted.sum())}
+    shares: dict[str, np.ndarray] = {"counted": counted}
     for region, value in MASK_REGIONS.items():
         inside = masks == value
-        mass_share = (cams * inside).sum(axis=(1, 2))[counted] / mass[counted]
-        area_share = inside.mean(axis=(1, 2))[counted]
-        has_area = area_share > 0
-        result[f"{region}_share"] = float(mass_share.mean())
-        result[f"{region}_area"] = float(area_share.mean())
-        result[f"{region}_ratio"] = (
-            float((mass_share[has_area] / area_share[has_area]).mean()) if has_area.any() else float("nan")
+        mass_share = np.divide((cams * inside).sum(axis=(1, 2)), mass, out=np.zeros(len(mass)), where=counted)
+        area_share = inside.mean(axis=(1, 2))
+        usable = counted & (area_share > 0)
+        shares[f"{region}_share"] = mass_share
+        shares[f"{region}_area"] = area_share
+        shares[f"{region}_ratio"] = np.divide(
+            mass_share, area_share, out=np.full(len(mass), np.nan), where=usable
         )
-    return result
+    return shares

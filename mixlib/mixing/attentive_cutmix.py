@@ -12,8 +12,8 @@ feature map's own (8 x 8 for a 64 px input with `create_model(small_input=True)`
 cells per side after adaptive average pooling; cells map to pixels by nearest-neighbour upsampling.
 
 Pasted share: the paper pastes k = 6 of the 7 x 7 = 49 cells, 12.2 % of the image (lam = 0.878 on
-average). The grid here is the trained model's own and much coarser (4 x 4 for tiny-imagenet, 6 x 6 in
-the quick profile), where 6 cells would paste 37.5 % and 16.7 %. So by default k scales with the grid,
+average). The grid here is the trained model's own and coarser (8 x 8 for tiny-imagenet, 6 x 6 in the
+quick profile), where 6 cells would paste 9.4 % and 16.7 %. So by default k scales with the grid,
 k = round(6 / 49 * cells), at least 1: 2 of 16 cells (lam = 0.875), 4 of 36 (0.889), 8 of 64 (0.875).
 An explicit `top_k` pastes that many cells whatever the grid.
 

@@ -23,17 +23,15 @@ from mixlib.data.synthetic import MASK_PART
 from mixlib.evaluation import centre_baseline_scores, predict_classes
 from mixlib.model_state import borrowed_for_evaluation
 from mixlib.report.configuration_chapter import draw_box, sample_indices
+from mixlib.report.image_scores import IMAGE_SCORES, TestSample, compare_runs, load_test_sample
 from mixlib.report.scores import BOX_ACCURACY_COLUMNS, LOCALISATION, SCORES, run_scores
 from mixlib.report.statistics import (
     DETECTABLE_RULE,
-    MIN_PAIRED_SEEDS,
     NO_DIFFERENCE,
     NOT_RESOLVED,
-    compare_with_reference,
-    comparison_frame,
+    TOO_FEW_SEEDS,
+    FixedReference,
     comparison_texts,
-    correct,
-    mean_difference,
     mean_std_text,
     per_configuration,
     smallest_detectable,
@@ -67,6 +65,7 @@ UNAVAILABLE_WITHOUT_BOXES = (
 # scores compared with the baseline (paired by seed, Holm-corrected); a lower part ratio is not better
 # by itself (a map off the object has one too), so `SCORES` gives it no direction
 COMPARED = ("max_box_acc_v2", "part_ratio")
+CENTRE_GUESS = "centre guess"
 
 
 # --------------------------------------------------------------------------- scores from run folders
@@ -107,9 +106,10 @@ def summarise_localisation(runs: pd.DataFrame, baseline: str = "baseline") -> pd
     table = per_configuration(runs, CAM_SCORES)
     if baseline not in table.index:
         return table
+    sample = load_test_sample(runs)
     for score in COMPARED:
         shown = SCORES[score]
-        comparison = compare_with_reference(runs, score, baseline, shown.better)
+        comparison = compare_runs(runs, score, baseline, shown.better, sample)
         scored = table[f"{score}_mean"].notna()
         table[f"{score}_diff"] = comparison["estimate"]
         table[f"{score}_detectable"] = comparison["detectable"]
@@ -139,9 +139,9 @@ def display_scores(summary: pd.DataFrame, scores: Sequence[str]) -> pd.DataFrame
     return shown
 
 
-def centre_baseline_reference(runs: pd.DataFrame) -> dict:
-    """Scores of the centre-Gaussian map on the splits of the first of `runs` ({} without boxes); all
-    runs of a profile share the splits."""
+def centre_baseline_reference(runs: pd.DataFrame) -> tuple[dict, pd.DataFrame]:
+    """Scores of the centre-Gaussian map on the splits of the first of `runs` and their per-image form
+    (({}, empty) without boxes); all runs of a profile share the splits."""
     config = RunFolder(Path(runs["run_dir"].iloc[0])).read_config()
     splits = load_config_splits(config)
     return centre_baseline_scores(
@@ -149,33 +149,41 @@ def centre_baseline_reference(runs: pd.DataFrame) -> dict:
     )
 
 
-def compare_with_centre(runs: pd.DataFrame, reference: float) -> pd.DataFrame:
-    """Each configuration's MaxBoxAccV2 against the centre baseline's (a constant: all runs share the
-    split), per seed and Holm-corrected across the configurations."""
-    tests = {}
-    for name, mine in runs.groupby("configuration", sort=False):
-        values = mine.set_index("seed")["max_box_acc_v2"]
-        tests[name] = mean_difference(values, pd.Series(reference, index=values.index))
-    return comparison_frame(correct(tests, "higher"))
+def compare_with_centre(
+    runs: pd.DataFrame, centre: tuple[dict, pd.DataFrame], sample: TestSample | None
+) -> pd.DataFrame:
+    """Each configuration's MaxBoxAccV2 against the centre guess's on the same test images (a
+    reference without seed noise), Holm-corrected across the configurations."""
+    scores, per_image = centre
+    resampled = (
+        IMAGE_SCORES["max_box_acc_v2"].compute(per_image, sample.counts)
+        if sample is not None and len(per_image) == sample.images
+        else None
+    )
+    reference = FixedReference(CENTRE_GUESS, scores["max_box_acc_v2"], resampled)
+    return compare_runs(runs, "max_box_acc_v2", reference, "higher", sample)
 
 
 def centre_baseline_statement(runs: pd.DataFrame) -> str:
     """Markdown: MaxBoxAccV2 of the centre-Gaussian map on the runs' splits, and each configuration's
     paired difference to it. Empty for data without boxes."""
-    scores = centre_baseline_reference(runs)
+    centre = centre_baseline_reference(runs)
+    scores = centre[0]
     if not scores:
         return ""
     reference = scores["max_box_acc_v2"]
     per_iou = " / ".join(f"{value:.1f}" for value in scores["box_accuracy"].values())
-    comparison = compare_with_centre(runs, reference)
+    comparison = compare_with_centre(runs, centre, load_test_sample(runs))
     texts = comparison_texts(comparison, digits=1, unit=" pts")
     above = comparison.index[comparison["verdict"] == "better"].tolist()
+    detectable = smallest_detectable(comparison["detectable"])
     verdict_text = (
-        f"Configurations whose MaxBoxAccV2 is above it (Holm-corrected 95 % interval over seeds): "
-        f"{', '.join(above)}."
+        f"Configurations whose MaxBoxAccV2 is detectably above it (Holm-corrected 95 % interval over "
+        f"seeds and test images): {', '.join(above)}."
         if above
-        else "No configuration's MaxBoxAccV2 is detectably above it: on this data and budget the CAMs "
-        "localise no better than a fixed guess at the image centre."
+        else "No configuration's MaxBoxAccV2 is detectably above it at this budget. That does not show "
+        "the CAMs localise no better than the guess: differences below about "
+        f"{detectable:.1f} pts could have gone unseen ({DETECTABLE_RULE})."
     )
     published = " and ".join(
         f"{name} at {imagenet:.1f} % on ImageNet and {cub:.1f} % on CUB"
@@ -202,7 +210,7 @@ VERDICT_PHRASES = {
     "higher": "higher than the baseline",
     "lower": "lower than the baseline",
     NO_DIFFERENCE: "no detectable difference from the baseline",
-    NOT_RESOLVED: f"not resolved (fewer than {MIN_PAIRED_SEEDS} paired seeds)",
+    NOT_RESOLVED: f"not resolved ({TOO_FEW_SEEDS})",
 }
 
 
@@ -234,7 +242,7 @@ def noise_statement(summary: pd.DataFrame, baseline: str = "baseline") -> str:
         ]
         detectable = smallest_detectable(summary[f"{score}_detectable"])
         smallest = (
-            f" Smallest detectable difference ({DETECTABLE_RULE}): "
+            f" Detectable difference, the median over configurations ({DETECTABLE_RULE}): "
             f"{detectable * SCORES[score].scale:.{SCORES[score].digits}f}."
             if np.isfinite(detectable)
             else ""

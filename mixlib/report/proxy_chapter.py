@@ -20,16 +20,16 @@ import pandas as pd
 import torch
 
 from mixlib.mixing import MIXING, mixes_two_images
+from mixlib.report.image_scores import TestSample, load_test_sample
 from mixlib.report.scores import SCORES
 from mixlib.report.statistics import (
-    MIN_PAIRED_SEEDS,
     NO_DIFFERENCE,
     NOT_RESOLVED,
+    TOO_FEW_SEEDS,
     Comparison,
     best_on_validation,
-    correct,
+    compare_pairs,
     describe,
-    mean_difference,
     mean_std_text,
     per_configuration,
 )
@@ -62,11 +62,12 @@ THESIS_CLAIM = (
 )
 OUTCOMES = {
     "better": "improves test accuracy detectably, as the thesis claims",
-    NO_DIFFERENCE: "makes no detectable difference to test accuracy at this budget: the thesis's gain does "
-    "not reproduce here",
-    "worse": "lowers test accuracy detectably, the opposite of the thesis's claim",
-    NOT_RESOLVED: f"cannot be judged: with fewer than {MIN_PAIRED_SEEDS} paired seeds the difference is not "
-    "resolved (run more seeds)",
+    NO_DIFFERENCE: "shows no detectable difference in test accuracy at this budget; that is not evidence "
+    "against the thesis's gain, which may be smaller than this run could detect or need a longer "
+    "schedule (see the interval)",
+    "worse": "lowers test accuracy detectably at this budget, the opposite of the thesis's claim; a "
+    "longer schedule may change that",
+    NOT_RESOLVED: f"cannot be judged: {TOO_FEW_SEEDS} (run more seeds)",
 }
 
 
@@ -190,6 +191,7 @@ def comparisons(report: ProxyReport) -> pd.DataFrame:
     difference and its verdict. The comparisons of one metric are one Holm family."""
     rows = []
     pairs = [(name, role, ref) for name in report.proxy_names for role, ref in references(report, name)]
+    sample = load_test_sample(report.runs)
     for metric in COMPARED:
         if metric not in report.runs:
             continue
@@ -200,13 +202,29 @@ def comparisons(report: ProxyReport) -> pd.DataFrame:
             for n, role, ref in pairs
             if per_seed[n].notna().any() and per_seed[ref].notna().any()
         ]
-        tests = {(name, ref): mean_difference(per_seed[name], per_seed[ref]) for name, _, ref in scored}
-        results = correct(tests, "higher")
+        results = compare_scaled(report.runs, metric, scale, [(n, ref) for n, _, ref in scored], sample)
         rows.extend(
             comparison_row(per_seed, name, ref, role, label, results[(name, ref)])
             for name, role, ref in scored
         )
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+
+
+def compare_scaled(
+    runs: pd.DataFrame,
+    metric: str,
+    scale: float,
+    pairs: Sequence[tuple[str, str]],
+    sample: TestSample | None,
+) -> dict[tuple[str, str], Comparison]:
+    """The pairs as one Holm family (`compare_pairs`), with the test-sample part where the metric has a
+    per-image form, in the book's units (`scale`)."""
+    scaled = runs.assign(**{metric: runs[metric] * scale})
+    if sample is None or not sample.has(metric):
+        return compare_pairs(scaled, metric, pairs, "higher")
+    resampled = {run: values * scale for run, values in sample.resampled(metric).items()}
+    floor = sample.floor(metric) * scale**2
+    return compare_pairs(scaled, metric, pairs, "higher", resampled, sample.images, floor)
 
 
 COMPARISON_COLUMNS = (

@@ -10,11 +10,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from mixlib.report.image_scores import compare_runs, load_test_sample
 from mixlib.report.scores import SCORES
 from mixlib.report.statistics import (
     DETECTABLE_RULE,
-    MIN_PAIRED_SEEDS,
-    compare_with_reference,
+    TOO_FEW_SEEDS,
     comparison_texts,
     mean_std_text,
     per_configuration,
@@ -39,6 +39,7 @@ def collect_runs(runs_dir: str | Path, configurations: Sequence[str], seeds: Seq
                 # NaN for plain training
                 "application_probability": float("nan") if probability is None else probability,
                 "seed": run.seed,
+                "run_dir": str(run.folder.path),
                 **{m: run.metrics[m] for m in SUMMARY_METRICS},
             }
         )
@@ -58,8 +59,9 @@ def summarise(runs: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
     if baseline not in table.index:
         return table
     table["epoch_time_vs_baseline"] = table["epoch_seconds_mean"] / table.loc[baseline, "epoch_seconds_mean"]
+    sample = load_test_sample(runs)
     for metric in COMPARED:
-        comparison = compare_with_reference(runs, metric, baseline, SCORES[metric].better)
+        comparison = compare_runs(runs, metric, baseline, SCORES[metric].better, sample)
         table[f"{metric}_diff"] = comparison["estimate"]
         table[f"{metric}_diff_detectable"] = comparison["detectable"]
         table[f"{metric}_diff_verdict"] = comparison["verdict"]
@@ -102,9 +104,13 @@ def detectable_statement(summary: pd.DataFrame) -> str:
         parts.append(
             f"{name} {100 * detectable:.2f} points"
             if np.isfinite(detectable)
-            else f"{name}: none (fewer than {MIN_PAIRED_SEEDS} paired seeds)"
+            else f"{name}: none ({TOO_FEW_SEEDS})"
         )
-    return f"Smallest detectable difference of this run ({DETECTABLE_RULE}): " + "; ".join(parts) + "."
+    return (
+        f"Detectable difference of this run, the median over configurations ({DETECTABLE_RULE}): "
+        + "; ".join(parts)
+        + ". A smaller true difference may exist and go unseen."
+    )
 
 
 def plot_summary(summary: pd.DataFrame) -> plt.Figure:

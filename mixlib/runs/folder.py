@@ -5,7 +5,13 @@ folders the chapters read.
         config.json                          the RunConfig, written when training starts
         checkpoint.pt, checkpoint.previous.pt, history.csv, tensorboard/   the engine's (`mixlib.training`)
         proxy/                               Proxy Attention's cache and examples (`mixlib.proxy.callback`)
+        predictions.csv                      one row per test image, in the split's order: the true
+                                             class, the predicted class, its softmax confidence, the
+                                             logits, and the per-image localisation hits and ratios
         metrics.json                         written last: the run is finished when it exists
+
+The chapters' statistics resample test images from `predictions.csv`, so a new paired statistic needs
+no retraining.
 
 A chapter reads the runs of the profile's configurations *and seeds* (`finished_runs`), so a seed
 folder left over from an earlier profile counts on no page.
@@ -20,13 +26,15 @@ from pathlib import Path
 import pandas as pd
 
 from mixlib.config import RunConfig
-from mixlib.files import atomic_write_json, read_json
+from mixlib.files import DamagedFile, atomic_write_json, atomic_write_text, read_json
 from mixlib.proxy.callback import CACHE as PROXY_CACHE
 from mixlib.proxy.callback import EXAMPLES as PROXY_EXAMPLES
 from mixlib.training import CHECKPOINT, HISTORY, PREVIOUS_CHECKPOINT, TENSORBOARD
 
 CONFIG = "config.json"
 METRICS = "metrics.json"
+PREDICTIONS = "predictions.csv"
+PREDICTION_COLUMNS = ("label", "predicted", "confidence")  # then logit_<k> and the localisation columns
 
 
 def configuration_folder(runs_dir: str | Path, configuration: str) -> Path:
@@ -47,6 +55,10 @@ class RunFolder:
     @property
     def metrics_file(self) -> Path:
         return self.path / METRICS
+
+    @property
+    def predictions_file(self) -> Path:
+        return self.path / PREDICTIONS
 
     @property
     def history_file(self) -> Path:
@@ -78,11 +90,25 @@ class RunFolder:
     def read_history(self) -> pd.DataFrame:
         return pd.read_csv(self.history_file)
 
+    def read_predictions(self) -> pd.DataFrame:
+        """The per-image test predictions; DamagedFile when the file is not a whole predictions table."""
+        try:
+            frame = pd.read_csv(self.predictions_file)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+            raise DamagedFile(f"{self.predictions_file} is damaged: {error}") from error
+        missing = [c for c in PREDICTION_COLUMNS if c not in frame.columns]
+        if missing or frame[list(PREDICTION_COLUMNS)].isna().any().any():
+            raise DamagedFile(f"{self.predictions_file} is damaged: columns {missing} missing or incomplete")
+        return frame
+
     def write_config(self, config: RunConfig) -> None:
         atomic_write_json(self.config_file, config.to_dict())
 
     def write_metrics(self, metrics: dict) -> None:
         atomic_write_json(self.metrics_file, metrics)
+
+    def write_predictions(self, predictions: pd.DataFrame) -> None:
+        atomic_write_text(self.predictions_file, predictions.to_csv(index=False))
 
 
 def run_folder(runs_dir: str | Path, configuration: str, seed: int) -> RunFolder:

@@ -37,12 +37,17 @@ class RunResult:
 def finished_state(folder: RunFolder, config: RunConfig) -> tuple[dict, dict] | None:
     """(metrics, last checkpoint) of a run folder finished with `config` and the current code, else None.
 
-    A damaged metrics.json is set aside (the run trains again); a checkpoint of an earlier epoch than
+    A damaged metrics.json or predictions.csv is set aside (the run trains again); a checkpoint of an earlier epoch than
     the last does not count.
     """
     expected = run_fingerprint(config)
     metrics = read_or_set_aside(folder.metrics_file, read_json, "the run is trained again")
     if metrics is None or metrics.get("fingerprint") != expected:
+        return None
+    predictions = read_or_set_aside(
+        folder.predictions_file, lambda _: folder.read_predictions(), "the run is evaluated again"
+    )
+    if predictions is None:
         return None
     state = read_checkpoint(folder.path, expected)
     if state is None or len(state["history"]) != config.epochs:

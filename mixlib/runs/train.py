@@ -64,7 +64,8 @@ def train_run(
     )
     trainer = build_trainer(config, folder, recipe, progress)
     history = pd.DataFrame(trainer.fit())
-    metrics = evaluate(trainer, history)
+    metrics, predictions = evaluate(trainer, history)
+    folder.write_predictions(predictions)  # before metrics.json, whose presence marks the run finished
     folder.write_metrics(metrics)
     model = trainer.model.eval()
     return RunResult(config, folder.path, model, trainer.splits, history, metrics, reused=False)
@@ -115,14 +116,17 @@ def resolve_batch_size(
     )
 
 
-def evaluate(trainer: Trainer, history: pd.DataFrame) -> dict:
-    """The run's metrics.json: test metrics, localisation scores, the callbacks' entries and what the
-    run was (fingerprint, seed, batch size, device, threads, images, skipped files)."""
+def evaluate(trainer: Trainer, history: pd.DataFrame) -> tuple[dict, pd.DataFrame]:
+    """The run's metrics.json (test metrics, localisation scores, the callbacks' entries and what the
+    run was: fingerprint, seed, batch size, device, threads, images, skipped files) and its
+    predictions.csv (one row per test image)."""
     config, splits = trainer.config, trainer.splits
     test_set = build_eval_dataset(config, splits.test)
     logits, labels = predict(trainer.model, trainer.eval_loader(test_set), trainer.device)
     metrics = classification_metrics(logits, labels, len(splits.classes))
-    metrics["localisation"] = localisation_scores(trainer.model, trainer.val_set, test_set, config.cam_method)
+    metrics["localisation"], localisation = localisation_scores(
+        trainer.model, trainer.val_set, test_set, config.cam_method
+    )
     for callback in trainer.callbacks:
         metrics.update(callback.run_metrics(trainer))
     datasets = (trainer.train_set, trainer.val_set, test_set)
@@ -138,4 +142,15 @@ def evaluate(trainer: Trainer, history: pd.DataFrame) -> dict:
         skipped_files=[*splits.skipped, *(path for d in datasets for path in d.skipped)],
         dropped_classes=splits.dropped_classes,
     )
-    return metrics
+    return metrics, pd.concat([test_predictions(logits, labels), localisation], axis=1)
+
+
+def test_predictions(logits: torch.Tensor, labels: torch.Tensor) -> pd.DataFrame:
+    """One row per test image: true class, predicted class, its softmax confidence and the logits."""
+    logits = logits.float()
+    confidence, predicted = logits.softmax(dim=1).max(dim=1)
+    frame = pd.DataFrame(
+        {"label": labels.numpy(), "predicted": predicted.numpy(), "confidence": confidence.numpy()}
+    )
+    logit_columns = pd.DataFrame(logits.numpy(), columns=[f"logit_{k}" for k in range(logits.shape[1])])
+    return pd.concat([frame, logit_columns], axis=1)
