@@ -34,7 +34,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
 from mixlib.config import RunConfig, code_version, fingerprint
-from mixlib.data import AnnotatedImageDataset, BatchAugment, DataSplits, TrainingImages
+from mixlib.data import AnnotatedImageDataset, BatchAugment, DataSplits, ImageTensors, TrainingImages
 from mixlib.files import atomic_save_torch, atomic_write_text, load_torch, read_or_set_aside
 from mixlib.losses import LossTerm, MixedBatch, mixed_cross_entropy
 from mixlib.mixing import BatchTransform
@@ -114,6 +114,20 @@ def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]
         return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
     return factor
+
+
+def epoch_rate_factor(epochs: int, warmup_epochs: int, epoch: int, step: int, steps: int) -> float:
+    """The learning-rate factor of step `step` (0-based; `steps` itself is the epoch's end) of epoch
+    `epoch` (1-based), an epoch that draws `steps` batches.
+
+    Each epoch owns 1/`epochs` of the warm-up + cosine schedule, shared by the batches it actually
+    draws, so an epoch with extra batches (a Proxy Attention epoch trains on the training set plus its
+    proxies, a count known only when that epoch starts) spreads its share over all of them: every step
+    of the run has a rate above 0 and the schedule reaches 0 exactly after the run's last step. Where
+    every epoch draws the same batches this is `warmup_cosine` over the run's steps, value for value
+    (the same integers go in).
+    """
+    return warmup_cosine(epochs * steps, warmup_epochs * steps)((epoch - 1) * steps + step)
 
 
 def find_batch_size(
@@ -274,13 +288,6 @@ class Trainer:
     def __post_init__(self) -> None:
         self.model.to(memory_format=torch.channels_last)
         self.optimizer = build_optimizer(self.model, self.config)
-        # sized from the batches an epoch draws (the last partial one is dropped), so warm-up ends with
-        # its epoch and the rate reaches 0 with the last step
-        steps_per_epoch = batches_per_epoch(len(self.train_set), self.batch_size)
-        schedule = warmup_cosine(
-            self.config.epochs * steps_per_epoch, self.config.warmup_epochs * steps_per_epoch
-        )
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
         self.amp_dtype = autocast_dtype(self.config, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.augment = BatchAugment(
@@ -334,7 +341,7 @@ class Trainer:
         mixing = torch.Generator().manual_seed(seed + 1)
         self.model.train()
         start = time.perf_counter()
-        sums, batches = self.train_epoch(data, mixing)
+        sums, batches = self.train_epoch(epoch, data, mixing)
         parts = {f"train_{name}": float(value) / batches for name, value in sums.items()}  # syncs once
         seconds = time.perf_counter() - start
         val_logits, val_labels = predict(self.model, self.eval_loader(self.val_set), self.device)
@@ -351,30 +358,50 @@ class Trainer:
             callback.on_epoch_end(self, epoch, record)
         return record
 
-    def train_epoch(self, data: torch.Generator, mixing: torch.Generator) -> tuple[dict[str, Tensor], int]:
-        """One pass over the training set; loss parts summed on the device, and the number of steps."""
+    def train_epoch(
+        self, epoch: int, data: torch.Generator, mixing: torch.Generator
+    ) -> tuple[dict[str, Tensor], int]:
+        """Epoch `epoch` (1-based) over the training set as it is now (a callback may have grown it):
+        loss parts summed on the device, and the number of steps. Leaves the rate the next epoch starts
+        with in the optimiser (0 after the last epoch), which the history records."""
         steps = batches_per_epoch(len(self.train_set), self.batch_size)
         order = torch.randperm(len(self.train_set), generator=data)[: steps * self.batch_size]
         sums: dict[str, Tensor] = {}
-        for batch in self.train_set.batches(order, self.batch_size, self.device):
-            inputs = self.augment(batch.images, data).images.contiguous(memory_format=torch.channels_last)
-            parts = step_tensors(
-                self.model,
-                self.optimizer,
-                inputs,
-                batch.labels,
-                self.batch_transform,
-                self.loss_terms,
-                self.config.label_smoothing,
-                mixing,
-                self.scaler,
-                self.amp_dtype,
-                self.forward,
-            )
-            self.scheduler.step()
+        for step, batch in enumerate(self.train_set.batches(order, self.batch_size, self.device)):
+            self.set_rate(epoch, step, steps)
+            parts = self.train_step(batch, data, mixing)
             for name, value in parts.items():
                 sums[name] = sums[name] + value if name in sums else value
+        self.set_rate(epoch, steps, steps)
         return sums, steps
+
+    def set_rate(self, epoch: int, step: int, steps: int) -> None:
+        """The rate of step `step` of `steps` in epoch `epoch`, from the run's epoch count alone, so a
+        resumed run needs no scheduler state (`epoch_rate_factor`)."""
+        factor = epoch_rate_factor(self.config.epochs, self.config.warmup_epochs, epoch, step, steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.config.lr * factor
+
+    def train_step(
+        self, batch: ImageTensors, data: torch.Generator, mixing: torch.Generator
+    ) -> dict[str, Tensor]:
+        """One optimiser step on a uint8 batch of the training set: the batch augmentation (drawn from
+        `data`), the recipe's batch transform (drawn from `mixing`), forward, loss terms, backward and
+        update; the loss parts as 0-d tensors on the device. `mixlib.bench.training_cost` times this."""
+        inputs = self.augment(batch.images, data).images.contiguous(memory_format=torch.channels_last)
+        return step_tensors(
+            self.model,
+            self.optimizer,
+            inputs,
+            batch.labels,
+            self.batch_transform,
+            self.loss_terms,
+            self.config.label_smoothing,
+            mixing,
+            self.scaler,
+            self.amp_dtype,
+            self.forward,
+        )
 
     # checkpoints: written atomically after every epoch, read back only if config and code match
     def save_checkpoint(self) -> None:
@@ -382,7 +409,6 @@ class Trainer:
             "fingerprint": self.fingerprint,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "history": plain_data(self.history),
             "batch_size": self.batch_size,
@@ -398,7 +424,6 @@ class Trainer:
             return
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.history = list(state["history"])
 

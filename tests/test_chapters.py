@@ -29,6 +29,12 @@ def test_every_chapter_has_its_module():
         importlib.import_module(f"mixlib.report.{chapter.name}_chapter")
 
 
+def test_the_training_cost_is_timed_and_the_findings_read_it():
+    timed = {chapter.name for chapter in SUMMARY_CHAPTERS if chapter.timed}
+    assert "training_cost" in timed  # it writes training_cost.json, which the findings read
+    assert {chapter.name for chapter in SUMMARY_CHAPTERS if chapter.reads_timed} == {"findings"}
+
+
 def test_the_committed_table_of_contents_is_the_generated_one():
     assert (REPOSITORY / TOC).read_text() == table_of_contents()
     for chapter in SUMMARY_CHAPTERS:

@@ -304,10 +304,15 @@ class Watch(Callback):
         self.interrupt_at = interrupt_at
         self.train_sizes: list[int] = []
         self.val_sets: set[int] = set()
+        self.rates: list[float] = []  # the learning rate of every optimiser step
 
     def on_epoch_start(self, trainer, epoch):
         if epoch == self.interrupt_at:
             raise Interrupt
+        if epoch == 1:
+            trainer.optimizer.register_step_pre_hook(
+                lambda optimizer, *_: self.rates.append(optimizer.param_groups[0]["lr"])
+            )
         self.train_sizes.append(len(trainer.train_set))
         self.val_sets.add(id(trainer.val_set))
         assert isinstance(trainer.val_set, AnnotatedImageDataset)
@@ -359,6 +364,16 @@ def test_resume_after_interrupt_gives_the_same_weights(runs):
     assert straight.metrics["accuracy"] == resumed.metrics["accuracy"]
     for key in ("made", "used", "misclassified", "proxy_epochs"):
         assert straight.metrics["proxy"][key] == resumed.metrics["proxy"][key], key
+
+
+def test_the_rate_schedule_covers_the_proxy_batches_and_ends_with_the_last_step(runs):
+    history, rates = runs["straight"].history, runs["watch"].rates
+    extra = int(history["proxy_extra_steps"].sum())
+    assert extra > 0  # the proxies added batches: the case the schedule must cover
+    assert len(rates) == 3 * 3 + extra  # 60 images in batches of 16: 3 batches in a normal epoch
+    assert min(rates) > 0  # no step trains at rate 0 (it did when the schedule counted 9 steps)
+    assert rates == sorted(rates, reverse=True)  # tiny_config has no warm-up: the cosine only falls
+    assert history["lr"].iloc[-1] == 0.0  # and it reaches 0 exactly after the run's last step
 
 
 def test_validation_and_test_data_are_untouched(runs):

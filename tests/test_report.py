@@ -98,7 +98,7 @@ def test_each_notebook_starts_after_what_it_reads_and_timed_chapters_run_alone(b
     for name, (start, _) in chapters.items():
         assert start >= max(end for _, end in runs[name]), name
     summaries = {c: papermill_span(runs_dir / "summaries" / f"{c.name}.ipynb") for c in SUMMARY_CHAPTERS}
-    untimed = [span for chapter, span in summaries.items() if not chapter.timed]
+    untimed = [span for chapter, span in summaries.items() if not chapter.timed and not chapter.reads_timed]
     assert all(start >= last_run for start, _ in untimed)
     others = [span for spans in runs.values() for span in spans] + list(chapters.values()) + untimed
     timed = sorted(span for chapter, span in summaries.items() if chapter.timed)
@@ -106,6 +106,10 @@ def test_each_notebook_starts_after_what_it_reads_and_timed_chapters_run_alone(b
     for start, end in timed:
         assert all(start >= other_end for _, other_end in others)
         others.append((start, end))
+    readers = [span for chapter, span in summaries.items() if chapter.reads_timed]
+    assert readers  # the findings read the training cost: they start once every timed chapter has ended
+    assert all(start >= max(end for _, end in timed) for start, _ in readers)
+    assert (runs_dir / "training_cost.json").is_file()
 
 
 @pytest.mark.slow

@@ -34,13 +34,17 @@ from mixlib.report.cluster import (
 )
 from mixlib.report.profiles import load_profile
 from mixlib.report.runner import (
+    AFTER_TIMED,
     KERNEL_START_ATTEMPTS,
+    TIMED,
+    UNTIMED,
     NotebookTask,
     Sweep,
     execute,
     notebook_overhead,
     notebook_task,
     run_notebook_task,
+    summary_tasks,
 )
 from mixlib.runs import RunFolder, train_run
 
@@ -181,6 +185,17 @@ def test_worker_counts_must_be_positive(option, capsys):
     with pytest.raises(SystemExit):
         main(["report", option, "0"])
     assert f"{option}: must be a positive integer, got '0'" in capsys.readouterr().err
+
+
+def test_the_findings_run_after_the_timed_chapters_whose_measurements_they_read(tmp_path):
+    profile = load_profile("smoke")
+    phases = {
+        phase: [task.name for task in summary_tasks(profile, tmp_path, REPOSITORY, phase)]
+        for phase in (UNTIMED, TIMED, AFTER_TIMED)
+    }
+    assert phases[TIMED] == ["mixing", "training_cost", "latency"]  # each alone, in the chapter order
+    assert phases[AFTER_TIMED] == ["findings"]  # they read training_cost.json
+    assert "findings" not in phases[UNTIMED] and "training_cost" not in phases[UNTIMED]
 
 
 def test_local_workers_do_not_run_the_statistical_profiler():

@@ -56,6 +56,9 @@ def test_schedule_is_sized_from_the_batches_drawn(tmp_path, tiny_config):
     rates = RecordRates()
     result = train_run(config, tmp_path, callbacks=[rates], progress=False)
     assert rates.epoch_ends == [3, 6]
+    # per step, the warm-up + cosine over the run's 6 steps, value for value
+    schedule = warmup_cosine(total_steps=6, warmup_steps=3)
+    assert rates.rates == [config.lr * schedule(step) for step in range(6)]
     assert rates.rates[2] == pytest.approx(config.lr)  # warm-up reaches the peak on its epoch's last step
     assert rates.rates[:3] == sorted(rates.rates[:3])
     assert rates.rates[3:] == sorted(rates.rates[3:], reverse=True)

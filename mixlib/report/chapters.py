@@ -28,6 +28,8 @@ class Chapter:
     part: str  # the caption of the part of the book it is listed in
     # it measures time (benchmarks, latency), so the report runs it alone, after every other notebook
     timed: bool = False
+    # it reads what a timed chapter measured (findings reads training_cost.json), so it runs after them
+    reads_timed: bool = False
 
     @property
     def template(self) -> Path:
@@ -35,9 +37,10 @@ class Chapter:
 
 
 SUMMARY_CHAPTERS = (
-    Chapter("findings", "Findings"),
+    Chapter("findings", "Findings", reads_timed=True),
     Chapter("results", "Results"),
     Chapter("mixing", "Results", timed=True),
+    Chapter("training_cost", "Results", timed=True),
     Chapter("cams", "Results"),
     Chapter("proxy", "Results"),
     Chapter("latency", "Results", timed=True),

@@ -4,8 +4,9 @@ Each run is `train.ipynb` executed by papermill for one seed, on a worker of a l
 of a running scheduler (`mixlib.report.cluster`); a configuration's chapter is the same template
 executed over its finished runs with `finished_runs_only`, which trains nothing, and starts as soon as
 its own runs are done; the summary chapters start once every run is done, the timed ones (benchmarks,
-latency) last and alone. A worker executes its notebooks one after the other in one warm kernel
-(`mixlib.report.kernels`), reset between them, rather than starting and importing everything anew.
+training cost, latency) after them and alone, and the findings, which read the training cost, last.
+A worker executes its notebooks one after the other in one warm kernel (`mixlib.report.kernels`),
+reset between them, rather than starting and importing everything anew.
 
 Layout (all relative to the repository root, the working directory):
 - `runs/<profile>/<configuration>/seed<k>/`: one training run (`mixlib.runs.folder`) and
@@ -184,9 +185,9 @@ def run_sweep(
 ) -> list[Failure]:
     """Every notebook of the report as a Dask task, each submitted once the runs it reads have finished
     and a worker is free: the (configuration, seed) runs, each configuration's chapter after its own
-    runs, the summary chapters after every run; the timed summaries last, one at a time with nothing
-    beside them so that their clocks measure only themselves. Nothing that reads a failed run is
-    executed."""
+    runs, the summary chapters after every run; the timed summaries then, one at a time with nothing
+    beside them so that their clocks measure only themselves; last the summaries that read what the
+    timed ones measured. Nothing that reads a failed run is executed."""
     runs = run_tasks(profile, runs_dir, root)
     pending = [task for task in runs if force or not task.is_current()]
     print(f"{len(runs) - len(pending)} of {len(runs)} run(s) unchanged, {len(pending)} to run", flush=True)
@@ -200,16 +201,19 @@ def run_sweep(
             sweep.add(chapter, after=own_runs)
         else:
             print(f"{chapter.name}: unchanged, reusing {chapter.output}")
-    for summary in summary_tasks(profile, runs_dir, root, timed=False):
+    for summary in summary_tasks(profile, runs_dir, root, UNTIMED):
         sweep.add(summary, after=pending)
     failures = sweep.wait()
-    client.run(shut_down_idle_kernels)  # nothing after this uses them, and the timed chapters run alone
-    for summary in summary_tasks(profile, runs_dir, root, timed=True):
+    client.run(shut_down_idle_kernels)  # the timed chapters run alone
+    for summary in summary_tasks(profile, runs_dir, root, TIMED):
         if failures:
             break
         sweep.add(summary)
         failures = sweep.wait()
-    return failures
+    readers = [] if failures else summary_tasks(profile, runs_dir, root, AFTER_TIMED)
+    for summary in readers:
+        sweep.add(summary)
+    return sweep.wait() if readers else failures
 
 
 class Sweep:
@@ -306,9 +310,18 @@ def notebook_task(
     return NotebookTask(configuration.name, seed, TRAIN_TEMPLATE, root, output, parameters, fingerprint)
 
 
-def summary_tasks(profile: Profile, runs_dir: Path, root: Path, timed: bool) -> list[NotebookTask]:
-    """The summary chapters that time something (`timed`) or the others."""
-    return [summary_task(c, profile, runs_dir, root) for c in SUMMARY_CHAPTERS if c.timed == timed]
+# the phases of the summary chapters, in the order they run
+UNTIMED, TIMED, AFTER_TIMED = "untimed", "timed", "after timed"
+
+
+def chapter_phase(chapter: Chapter) -> str:
+    return TIMED if chapter.timed else AFTER_TIMED if chapter.reads_timed else UNTIMED
+
+
+def summary_tasks(profile: Profile, runs_dir: Path, root: Path, phase: str) -> list[NotebookTask]:
+    """The summary chapters of `phase`: the untimed ones (beside each other, after the runs), the timed
+    ones (each alone) or those that read what the timed ones measured (after them)."""
+    return [summary_task(c, profile, runs_dir, root) for c in SUMMARY_CHAPTERS if chapter_phase(c) == phase]
 
 
 def summary_task(chapter: Chapter, profile: Profile, runs_dir: Path, root: Path) -> NotebookTask:
