@@ -36,7 +36,12 @@ def write(tmp_path, text):
         ("- just\n- a list\n", "must be a mapping"),
         ("name: x\nconfigurtions: []\n", r"unknown key\(s\) \['configurtions'\]"),
         ("name: x\nconfigurations: []\n", "non-empty list 'configurations'"),
-        ("name: x\nconfigurations:\n  - method: none\n", "every configuration needs a 'name'"),
+        (
+            "name: x\nconfigurations:\n  - method: none\n",
+            "every configuration must be a mapping with a 'name'",
+        ),
+        ("name: x\nconfigurations:\n  - 5\n", "every configuration must be a mapping with a 'name', got 5"),
+        ("name: x\ndefaults: 5\nconfigurations:\n  - name: a\n", "'defaults' must be a mapping"),
         (
             "name: x\nconfigurations:\n  - name: a\n    method: mixdown\n",
             "configuration 'a': unknown method 'mixdown'; allowed values",
@@ -47,6 +52,17 @@ def write(tmp_path, text):
         ),
         ("name: x\nconfigurations:\n  - name: a\n  - name: a\n", "repeats configuration name"),
         ("name: x\nseeds: 3\nconfigurations:\n  - name: a\n", "'seeds' must be a non-empty list"),
+        *[
+            (
+                f"name: x\nseeds: {seeds}\nconfigurations:\n  - name: a\n",
+                "'seeds' must be a non-empty list of distinct",
+            )
+            for seeds in ("[]", "[-1]", "[0, 0]", "[true]", "[1.0]", f"[{10**22}]", f"[{2**32}]")
+        ],
+        *[
+            (f"name: {name}\nconfigurations:\n  - name: a\n", "'name' must be a plain folder name")
+            for name in ("../../p/escaped", "/tmp/absolute", "..", "a/b", "'a\\\\b'", "''", "7", "[a]")
+        ],
         ("name: x\nconfigurations:\n  - name: A b\n", "must match"),
         ("name: x\npilot: 12\nconfigurations:\n  - name: a\n", "'pilot' must be a mapping.*mixlib pilot"),
         ("name: x\ntuning: [1]\nconfigurations:\n  - name: a\n", "'tuning' must be a mapping.*mixlib tune`"),
@@ -130,3 +146,10 @@ def test_tiny_imagenet_profile_is_sized_by_its_pilot_and_tuned_on_validation(tin
     chosen = tuning["chosen"]
     assert (config.lr, config.weight_decay) == (chosen["lr"], chosen["weight_decay"])
     assert tuning["epochs"] == config.epochs  # tuned at the schedule the profile runs
+
+
+def test_a_seed_at_the_top_of_numpys_range_is_accepted(tmp_path):
+    profile = load_profile(
+        write(tmp_path, f"name: top\nseeds: [0, {2**32 - 1}]\nconfigurations:\n  - name: a\n")
+    )
+    assert profile.seeds == (0, 2**32 - 1) and profile.name == "top"
