@@ -1,7 +1,9 @@
+import pandas as pd
 import pytest
 
 from mixlib.models import choose_output_stride
-from mixlib.report.profiles import available_profiles, load_profile
+from mixlib.report.profiles import available_profiles, load_profile, wall_time_warning
+from mixlib.runs import run_folder
 
 
 @pytest.mark.parametrize("name", ["quick", "smoke"])
@@ -153,3 +155,39 @@ def test_a_seed_at_the_top_of_numpys_range_is_accepted(tmp_path):
         write(tmp_path, f"name: top\nseeds: [0, {2**32 - 1}]\nconfigurations:\n  - name: a\n")
     )
     assert profile.seeds == (0, 2**32 - 1) and profile.name == "top"
+
+
+PILOTED = """name: long
+seeds: [0, 1]
+defaults: {epochs: 30}
+configurations:
+  - name: baseline
+  - name: unpiloted
+pilot:
+  seconds:
+    baseline: {fixed: 0.0, per_epoch: 1440.0}
+"""
+
+
+def test_a_profile_beyond_a_day_is_warned_about_with_its_estimated_hours(tmp_path):
+    profile = load_profile(write(tmp_path, PILOTED))  # 2 configurations x 2 seeds x 30 epochs x 0.4 h
+    warning = wall_time_warning(profile, tmp_path / "runs")
+    assert warning.startswith("profile 'long' needs about 48 h of training (2 configuration(s) x 2 seed(s)")
+    assert "from the profile's pilot" in warning
+    short = load_profile(write(tmp_path, PILOTED.replace("epochs: 30", "epochs: 10")))
+    assert wall_time_warning(short, tmp_path / "runs") is None  # 16 h: a day is enough
+
+
+def test_an_epoch_measured_here_replaces_the_pilots_estimate(tmp_path):
+    profile = load_profile(write(tmp_path, PILOTED.replace("epochs: 30", "epochs: 10")))
+    for name in ("baseline", "unpiloted"):
+        folder = run_folder(tmp_path / "runs", name, 0)
+        folder.path.mkdir(parents=True)
+        pd.DataFrame({"epoch": [1], "epoch_seconds": [3600.0]}).to_csv(folder.history_file, index=False)
+    warning = wall_time_warning(profile, tmp_path / "runs")  # 2 x 2 x 10 epochs of an hour
+    assert "about 40 h" in warning and "from epochs measured here" in warning
+
+
+def test_a_profile_with_no_cost_known_is_not_estimated(tmp_path):
+    profile = load_profile(write(tmp_path, "name: x\nconfigurations:\n  - name: a\n    epochs: 10000\n"))
+    assert wall_time_warning(profile, tmp_path / "runs") is None
