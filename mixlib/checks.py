@@ -79,6 +79,23 @@ def check_mapping(name: str, value: Mapping) -> Mapping:
     return value
 
 
+MAX_SEED = 2**32 - 1  # numpy's seed range, the narrowest of the generators a seed reaches
+
+
+def check_seeds(name: str, value: Any) -> tuple[int, ...]:
+    """A non-empty list of distinct seeds, each an integer (not a bool) in numpy's range [0, 2**32 - 1]."""
+    seeds = value if isinstance(value, (list, tuple)) else ()
+    if (
+        not seeds
+        or not all(is_integer(s) and 0 <= s <= MAX_SEED for s in seeds)
+        or len(set(seeds)) < len(seeds)
+    ):
+        raise ValueError(
+            f"{name} must be a non-empty list of distinct integers in [0, {MAX_SEED}], got {value!r}"
+        )
+    return tuple(seeds)
+
+
 def choose(name: str, value: Any, allowed: Iterable[str]) -> Any:
     allowed = tuple(allowed)
     if not isinstance(value, str) or value not in allowed:

@@ -26,6 +26,7 @@ from typing import Any
 
 from mixlib.cams import CAM_METHODS
 from mixlib.checks import (
+    MAX_SEED,
     check_flag,
     check_int,
     check_mapping,
@@ -127,7 +128,7 @@ FIELD_CHECKS: dict[str, Check] = {
     "weight_decay": number(0.0, high_open=True),
     "warmup_epochs": integer(0),
     # execution
-    "seed": integer(0),
+    "seed": integer(0, MAX_SEED),
     "deterministic": check_flag,
     "amp": check_flag,
     "amp_dtype": one_of(*AMP_DTYPES),
@@ -248,11 +249,16 @@ class RunConfig:
         return RunConfig(**{**self.to_dict(), **changes})
 
 
-def parse_json_mapping(name: str, text: str) -> dict:
+def parse_json(name: str, text: str, expected: str) -> Any:
+    """A template parameter papermill passed as text (`-p seeds "[0, 1]"`), parsed; the error names it."""
     try:
-        value = json.loads(text or "{}")
+        return json.loads(text)
     except json.JSONDecodeError as error:
-        raise ValueError(f"{name} must be a mapping or its JSON text, got {text!r} ({error})") from None
+        raise ValueError(f"{name} must be {expected} or its JSON text, got {text!r} ({error})") from None
+
+
+def parse_json_mapping(name: str, text: str) -> dict:
+    value = parse_json(name, text or "{}", "a mapping")
     check_mapping(name, value)
     return value
 

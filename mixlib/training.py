@@ -309,6 +309,8 @@ class Trainer:
 
     def fit(self) -> list[dict]:
         self.resume()
+        if len(self.history) == self.config.epochs:  # resumed from the last epoch: nothing to log
+            return self.history
         writer = SummaryWriter(str(self.run_dir / TENSORBOARD), purge_step=len(self.history) + 1)
         epochs = tqdm(
             range(len(self.history) + 1, self.config.epochs + 1),
@@ -416,9 +418,14 @@ class Trainer:
         if (self.run_dir / CHECKPOINT).is_file():
             os.replace(self.run_dir / CHECKPOINT, self.run_dir / PREVIOUS_CHECKPOINT)
         atomic_save_torch(state, self.run_dir / CHECKPOINT)
+        self.write_history()
+
+    def write_history(self) -> None:
         atomic_write_text(self.run_dir / HISTORY, pd.DataFrame(self.history).to_csv(index=False))
 
     def resume(self) -> None:
+        """Continue from the newest whole checkpoint; history.csv is rewritten from it, as the file may
+        be damaged, missing, or a row ahead when the checkpoint it followed was set aside."""
         state = read_checkpoint(self.run_dir, self.fingerprint)
         if state is None:
             return
@@ -426,6 +433,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         self.history = list(state["history"])
+        self.write_history()
 
 
 def read_checkpoint(run_dir: Path, expected_fingerprint: str) -> dict | None:

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from mixlib.cli import main
+from mixlib.report.runner import execute
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 SYNTHETIC_PROFILE = """name: syn
@@ -51,6 +52,41 @@ def test_bad_method_params_fail_before_anything_runs(workspace, capsys):
     assert main(["report", "--profile", str(profile)]) == 2
     assert "configuration 'baseline': method_params of method 'mixup': alpha must" in one_line_error(capsys)
     assert not (workspace / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("profile_text", "message"),
+    [
+        (
+            SYNTHETIC_PROFILE.replace("name: syn", "name: ../../p/escaped"),
+            "'name' must be a plain folder name",
+        ),
+        (SYNTHETIC_PROFILE.replace("name: syn", "name: /tmp/escaped"), "'name' must be a plain folder name"),
+        ("name: syn\ndefaults: 5\nconfigurations:\n  - name: baseline\n", "'defaults' must be a mapping"),
+        *[
+            (SYNTHETIC_PROFILE.replace("seeds: [0]", f"seeds: {seeds}"), "'seeds' must be a non-empty list")
+            for seeds in ("[-1]", "[0, 0]", "[true]", f"[{10**22}]")
+        ],
+    ],
+)
+def test_a_bad_profile_is_one_line_exit_2_and_creates_nothing(workspace, capsys, profile_text, message):
+    profile = workspace / "bad.yml"
+    profile.write_text(profile_text)
+    before = sorted(workspace.rglob("*"))
+    assert main(["report", "--profile", str(profile), "--no-build"]) == 2
+    assert message in one_line_error(capsys)
+    assert sorted(workspace.rglob("*")) == before  # no runs/, no cache
+    assert not (workspace.parent / "p").exists() and not Path("/tmp/escaped").exists()
+
+
+def test_a_template_seed_given_as_text_is_named(tmp_path):
+    notebook = tmp_path / "out.ipynb"
+    parameters = {"seeds": "foo", "runs_dir": str(tmp_path / "runs")}
+    error = execute(REPOSITORY / "notebooks" / "train.ipynb", notebook, parameters, REPOSITORY, False)
+    assert error is not None and error.startswith(
+        "ValueError: seeds must be a list of seeds or its JSON text"
+    )
+    assert not (tmp_path / "runs").exists()
 
 
 def test_synthetic_profile_never_overwrites_a_users_image_folder(workspace, capsys):

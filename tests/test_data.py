@@ -1,12 +1,16 @@
 import shutil
+import struct
 import warnings
+import zlib
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torchvision.transforms import v2
 
 from mixlib.data import (
+    MAX_PIXELS_PER_PIXEL,
     AnnotatedImageDataset,
     BatchAugment,
     load_splits,
@@ -15,7 +19,7 @@ from mixlib.data import (
 )
 from mixlib.data.records import ImageRecord
 from mixlib.data.sources import image_folder_source, tiny_imagenet_source
-from mixlib.data.splits import stratified_indices
+from mixlib.data.splits import readable, stratified_indices
 from tests.conftest import write_image_folder
 
 
@@ -118,6 +122,33 @@ def test_unreadable_images_are_left_out_before_the_split_is_drawn(tmp_path):
     assert np.bincount([r.label for r in splits.val]).tolist() == [2, 2]
     assert broken not in {r.path for r in splits.train + splits.val}
     assert splits.skipped == [str(broken)]
+
+
+def declaring_png(path, width: int, height: int):
+    """A PNG of a few bytes whose header declares width x height pixels (its pixel data is 8x8)."""
+    Image.new("RGB", (8, 8)).save(path)
+    data = bytearray(path.read_bytes())
+    data[16:24] = struct.pack(">II", width, height)  # IHDR: after the signature, length and type
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_an_image_declaring_too_many_pixels_is_skipped_before_decoding(tmp_path):
+    root = write_image_folder(tmp_path / "data", classes=2, train=8, test=2)
+    huge = declaring_png(root / "train" / "class1" / "000.png", 10_000, 10_000)  # class1 needs all 8 files
+    message = r"000\.png: it declares 10000x10000 pixels, more than the 65536 allowed"
+    with pytest.warns(UserWarning, match=message):
+        splits = load_splits("imagefolder", str(root), images_per_class=6, val_per_class=1, image_size=32)
+    assert splits.skipped == [str(huge)]  # counted with the unreadable files
+
+
+@pytest.mark.parametrize(("width", "usable"), [(256, True), (257, False)])
+def test_the_pixel_bound_is_64_times_the_runs_pixel_count(tmp_path, width, usable):
+    path = tmp_path / "image.png"
+    Image.new("RGB", (width, 256)).save(path)
+    with warnings.catch_warnings(record=True):
+        assert readable(ImageRecord(path, 0), max_pixels=MAX_PIXELS_PER_PIXEL * 32**2) is usable
 
 
 def test_corrupt_image_is_skipped_with_a_warning(tmp_path, image_folder):

@@ -1,7 +1,9 @@
+import pandas as pd
 import pytest
 
 from mixlib.models import choose_output_stride
-from mixlib.report.profiles import available_profiles, load_profile
+from mixlib.report.profiles import available_profiles, load_profile, wall_time_warning
+from mixlib.runs import run_folder
 
 
 @pytest.mark.parametrize("name", ["quick", "smoke"])
@@ -36,7 +38,12 @@ def write(tmp_path, text):
         ("- just\n- a list\n", "must be a mapping"),
         ("name: x\nconfigurtions: []\n", r"unknown key\(s\) \['configurtions'\]"),
         ("name: x\nconfigurations: []\n", "non-empty list 'configurations'"),
-        ("name: x\nconfigurations:\n  - method: none\n", "every configuration needs a 'name'"),
+        (
+            "name: x\nconfigurations:\n  - method: none\n",
+            "every configuration must be a mapping with a 'name'",
+        ),
+        ("name: x\nconfigurations:\n  - 5\n", "every configuration must be a mapping with a 'name', got 5"),
+        ("name: x\ndefaults: 5\nconfigurations:\n  - name: a\n", "'defaults' must be a mapping"),
         (
             "name: x\nconfigurations:\n  - name: a\n    method: mixdown\n",
             "configuration 'a': unknown method 'mixdown'; allowed values",
@@ -47,6 +54,17 @@ def write(tmp_path, text):
         ),
         ("name: x\nconfigurations:\n  - name: a\n  - name: a\n", "repeats configuration name"),
         ("name: x\nseeds: 3\nconfigurations:\n  - name: a\n", "'seeds' must be a non-empty list"),
+        *[
+            (
+                f"name: x\nseeds: {seeds}\nconfigurations:\n  - name: a\n",
+                "'seeds' must be a non-empty list of distinct",
+            )
+            for seeds in ("[]", "[-1]", "[0, 0]", "[true]", "[1.0]", f"[{10**22}]", f"[{2**32}]")
+        ],
+        *[
+            (f"name: {name}\nconfigurations:\n  - name: a\n", "'name' must be a plain folder name")
+            for name in ("../../p/escaped", "/tmp/absolute", "..", "a/b", "'a\\\\b'", "''", "7", "[a]")
+        ],
         ("name: x\nconfigurations:\n  - name: A b\n", "must match"),
         ("name: x\npilot: 12\nconfigurations:\n  - name: a\n", "'pilot' must be a mapping.*mixlib pilot"),
         ("name: x\ntuning: [1]\nconfigurations:\n  - name: a\n", "'tuning' must be a mapping.*mixlib tune`"),
@@ -130,3 +148,46 @@ def test_tiny_imagenet_profile_is_sized_by_its_pilot_and_tuned_on_validation(tin
     chosen = tuning["chosen"]
     assert (config.lr, config.weight_decay) == (chosen["lr"], chosen["weight_decay"])
     assert tuning["epochs"] == config.epochs  # tuned at the schedule the profile runs
+
+
+def test_a_seed_at_the_top_of_numpys_range_is_accepted(tmp_path):
+    profile = load_profile(
+        write(tmp_path, f"name: top\nseeds: [0, {2**32 - 1}]\nconfigurations:\n  - name: a\n")
+    )
+    assert profile.seeds == (0, 2**32 - 1) and profile.name == "top"
+
+
+PILOTED = """name: long
+seeds: [0, 1]
+defaults: {epochs: 30}
+configurations:
+  - name: baseline
+  - name: unpiloted
+pilot:
+  seconds:
+    baseline: {fixed: 0.0, per_epoch: 1440.0}
+"""
+
+
+def test_a_profile_beyond_a_day_is_warned_about_with_its_estimated_hours(tmp_path):
+    profile = load_profile(write(tmp_path, PILOTED))  # 2 configurations x 2 seeds x 30 epochs x 0.4 h
+    warning = wall_time_warning(profile, tmp_path / "runs")
+    assert warning.startswith("profile 'long' needs about 48 h of training (2 configuration(s) x 2 seed(s)")
+    assert "from the profile's pilot" in warning
+    short = load_profile(write(tmp_path, PILOTED.replace("epochs: 30", "epochs: 10")))
+    assert wall_time_warning(short, tmp_path / "runs") is None  # 16 h: a day is enough
+
+
+def test_an_epoch_measured_here_replaces_the_pilots_estimate(tmp_path):
+    profile = load_profile(write(tmp_path, PILOTED.replace("epochs: 30", "epochs: 10")))
+    for name in ("baseline", "unpiloted"):
+        folder = run_folder(tmp_path / "runs", name, 0)
+        folder.path.mkdir(parents=True)
+        pd.DataFrame({"epoch": [1], "epoch_seconds": [3600.0]}).to_csv(folder.history_file, index=False)
+    warning = wall_time_warning(profile, tmp_path / "runs")  # 2 x 2 x 10 epochs of an hour
+    assert "about 40 h" in warning and "from epochs measured here" in warning
+
+
+def test_a_profile_with_no_cost_known_is_not_estimated(tmp_path):
+    profile = load_profile(write(tmp_path, "name: x\nconfigurations:\n  - name: a\n    epochs: 10000\n"))
+    assert wall_time_warning(profile, tmp_path / "runs") is None

@@ -8,6 +8,7 @@ import json
 import multiprocessing
 import os
 import re
+import shutil
 import signal
 import threading
 import time
@@ -22,6 +23,8 @@ import yaml
 
 from mixlib.cli import main
 from mixlib.data.synthetic import SyntheticSpec, generate_synthetic
+from mixlib.files import atomic_write_json, exclusive_lock
+from mixlib.report import runner
 from mixlib.report.cluster import (
     DEFAULT_RUNS_PER_GPU,
     THREAD_VARIABLES,
@@ -32,7 +35,7 @@ from mixlib.report.cluster import (
     plan_workers,
     task_resources,
 )
-from mixlib.report.profiles import load_profile
+from mixlib.report.profiles import Configuration, Profile, load_profile
 from mixlib.report.runner import (
     AFTER_TIMED,
     KERNEL_START_ATTEMPTS,
@@ -47,6 +50,7 @@ from mixlib.report.runner import (
     summary_tasks,
 )
 from mixlib.runs import RunFolder, train_run
+from mixlib.runs.folder import METRICS
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 TIMING = {"epoch_seconds"}  # the only metric that may differ between two runs of one configuration
@@ -340,3 +344,48 @@ def test_kernels_on_a_local_worker_get_its_threads_and_not_dasks_allocator_setti
     assert "MALLOC_TRIM_THRESHOLD_" not in kernel
     cores = str(len(os.sched_getaffinity(0)))  # one worker: every core, for torch and numpy alike
     assert [kernel[name] for name in THREAD_VARIABLES] == [cores] * len(THREAD_VARIABLES)
+
+
+@pytest.fixture
+def current_run_task(finished_run, tiny_config, tmp_path) -> NotebookTask:
+    """The runner's task for `finished_run`, with the executed notebook and record of a report."""
+    configuration = Configuration("tiny", "tiny", tiny_config)
+    profile = Profile("p", "p", "", (tiny_config.seed,), (configuration,))
+    task = notebook_task(configuration, profile, Path("runs"), tmp_path, seed=tiny_config.seed)
+    shutil.copytree(finished_run, task.output.parent)
+    task.output.write_text("{}")
+    atomic_write_json(task.record, {"fingerprint": task.fingerprint})
+    return task
+
+
+def test_a_run_with_a_damaged_record_is_not_current(current_run_task):
+    assert current_run_task.is_current()
+    metrics = current_run_task.output.parent / METRICS
+    metrics.write_text(metrics.read_text()[:10])
+    with pytest.warns(UserWarning, match=rf"{metrics} is damaged.*set aside"):
+        assert not current_run_task.is_current()
+    assert not metrics.exists()  # set aside: the run executes again and resumes
+
+
+def test_a_notebook_another_report_holds_is_waited_for_and_reused(current_run_task, monkeypatch, capsys):
+    def executed(task):
+        raise AssertionError("the other report's notebook was executed again")
+
+    monkeypatch.setattr(runner, "execute_task", executed)
+    held, release = threading.Event(), threading.Event()
+
+    def other_report():  # a second open file description: flock makes it another owner
+        with exclusive_lock(current_run_task.lock, "the other report's notebook"):
+            held.set()
+            release.wait(timeout=60)
+
+    other = threading.Thread(target=other_report)
+    other.start()
+    held.wait(timeout=60)
+    threading.Timer(0.5, release.set).start()
+    assert run_notebook_task(current_run_task) is None
+    other.join()
+    err = capsys.readouterr().err
+    assert (
+        f"configuration 'tiny', seed 0 ({current_run_task.output}) is in use by process {os.getpid()}" in err
+    )

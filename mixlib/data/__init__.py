@@ -21,6 +21,10 @@ from mixlib.data.stored import (
 )
 from mixlib.data.transforms import denormalise, eval_transform
 
+# an image file declaring more than this many pixels per pixel of the run's image_size x image_size is
+# refused unread (a few KB of PNG can declare 100 megapixels, gigabytes once decoded)
+MAX_PIXELS_PER_PIXEL = 64
+
 __all__ = [
     "DATASETS",
     "DEFAULT_MEMORY_BUDGET_GIB",
@@ -57,7 +61,9 @@ def load_splits(
 ) -> DataSplits:
     """Read a dataset and draw its fixed splits; `split_seed` is independent of the training seed.
 
-    Unreadable images are left out while drawing (`DataSplits.skipped`). A class with fewer readable
+    Unreadable images, and images of more than `MAX_PIXELS_PER_PIXEL` times image_size x image_size
+    pixels (refused from their header, before decoding), are left out while drawing
+    (`DataSplits.skipped`). A class with fewer readable
     training images than images_per_class + val_per_class fails the call, naming every such class
     (`short_classes="fail"`), or leaves the data set with its test images (`"drop"`, then listed in
     `DataSplits.dropped_classes` and the other classes renumbered).
@@ -73,7 +79,7 @@ def load_splits(
     skipped: list[str] = []
 
     def usable(record: ImageRecord) -> bool:
-        if readable(record):
+        if readable(record, max_pixels=MAX_PIXELS_PER_PIXEL * image_size**2):
             return True
         skipped.append(str(record.path))
         return False

@@ -27,30 +27,38 @@ def group_by_label(records: list[ImageRecord]) -> dict[int, list[ImageRecord]]:
     return dict(sorted(groups.items()))
 
 
-def readable(record: ImageRecord) -> bool:
-    """Whether the image file decodes; a file that does not is reported with a warning."""
+def readable(record: ImageRecord, max_pixels: int | None = None) -> bool:
+    """Whether the image file decodes and, given `max_pixels`, declares no more pixels than that; a
+    file that does not is reported with a warning."""
     path = Path(record.path)
     try:
         stamp = path.stat()
-    except OSError:
-        stamp = None
-    if stamp is not None and _decodes(path, stamp.st_mtime_ns, stamp.st_size):
+    except OSError as error:
+        problem = str(error)
+    else:
+        problem = _problem(path, stamp.st_mtime_ns, stamp.st_size, max_pixels)
+    if problem is None:
         return True
-    warnings.warn(f"skipping unreadable image {path}", stacklevel=2)
+    warnings.warn(f"skipping unreadable image {path}: {problem}", stacklevel=2)
     return False
 
 
 @functools.cache
-def _decodes(path: Path, modified_ns: int, size: int) -> bool:
-    """Decode once per file version (seeds of one configuration share a process). JPEGs decode at
-    reduced scale (`draft`), which still reads the whole compressed stream, so truncation shows."""
+def _problem(path: Path, modified_ns: int, size: int, max_pixels: int | None) -> str | None:
+    """Why the file is unusable, or None; decoded once per file version (seeds of one configuration
+    share a process). The size is read from the header and checked before decoding, so a small file
+    declaring a huge image costs no memory. JPEGs decode at reduced scale (`draft`), which still
+    reads the whole compressed stream, so truncation shows."""
     try:
         with Image.open(path) as image:
+            width, height = image.size
+            if max_pixels is not None and width * height > max_pixels:
+                return f"it declares {width}x{height} pixels, more than the {max_pixels} allowed"
             image.draft("RGB", (1, 1))
             image.load()
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return False
-    return True
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        return f"it does not decode ({error})"
+    return None
 
 
 def take_usable(

@@ -39,6 +39,7 @@ from mixlib.files import atomic_write_json
 FORMAT_VERSION = 1  # bump whenever the drawing changes, so old caches are regenerated
 GENERATOR = "mixlib.data.synthetic"
 MANIFEST = "generator.json"  # marks a folder as this generator's: the only folders it writes into
+LOCK = ".generator.lock"  # held while generating, inside the folder it guards
 SPLITS = ("train", "test")
 ANNOTATION_COLUMNS = ("split", "class", "file", "x0", "y0", "x1", "y1", "mask")
 MASK_BACKGROUND, MASK_BODY, MASK_PART = 0, 1, 2
@@ -325,7 +326,7 @@ def check_synthetic_root(root: Path | str) -> None:
         return
     if not root.is_dir():
         raise NotADirectoryError(f"data_root={str(root)!r} for the synthetic dataset is not a folder")
-    if any(root.iterdir()):
+    if any(path.name != LOCK for path in root.iterdir()):  # a lock file alone: an interrupted start
         raise FileExistsError(
             f"data_root={str(root)!r} is not empty and was not made by the synthetic generator (it has "
             f"no {MANIFEST} of it); the synthetic dataset only writes into a new or empty folder, or "
@@ -388,14 +389,16 @@ def _write_split(root: Path, spec: SyntheticSpec, split: str, per_class: int) ->
 
 
 def generate_synthetic(root: Path | str, spec: SyntheticSpec) -> Path:
-    """Generate (or reuse) the data set under `root` while holding a lock file beside it.
+    """Generate (or reuse) the data set under `root` while holding a lock file inside it.
 
     Several runs (Dask workers) may start on a missing cache at once: one draws it, the others wait
-    for it and then reuse it.
+    for it and then reuse it. The lock file lives in `root`, which the generator creates anyway, so
+    nothing is left in the folder above it (a user's, with `--data-root`).
     """
     root = Path(root)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(root.parent / f".{root.name}.lock"):
+    check_synthetic_root(root)  # before the folder or its lock file is created
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(root / LOCK):
         return _generate_synthetic(root, spec)
 
 

@@ -3,7 +3,9 @@
 A profile has a `name`, a `title`, `seeds`, `defaults` (RunConfig fields shared by all
 configurations) and `configurations`, each a `name` plus the RunConfig fields it changes. Every
 configuration is validated as a RunConfig, with its run recipe, when the profile is loaded, before
-anything runs.
+anything runs: the whole profile is checked there (its name is a plain folder name, `defaults` and
+every configuration mappings, the seeds distinct integers in numpy's range), so a bad profile is
+refused before any folder is created.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
+from mixlib.checks import check_seeds
 from mixlib.config import RunConfig
 from mixlib.data import check_data_root
-from mixlib.runs import check_recipe
+from mixlib.runs import RunFolder, check_recipe, run_folder
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "profiles"
 # `tuning` and `pilot` document how `defaults` were chosen (written by `python -m mixlib tune` and
@@ -36,6 +40,9 @@ PROFILE_KEYS = {
 }
 CONFIGURATION_KEYS = {"name", "title"}
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")
+# a profile's name names runs/<name>/: one folder name, no separator, not "." or ".."
+PROFILE_NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+DAY_HOURS = 24  # a profile estimated at more than a day of training here is worth a warning
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,13 @@ def load_profile(name_or_path: str, data_root: str | None = None) -> Profile:
         raise ValueError(
             f"profile {str(path)!r} has unknown key(s) {sorted(unknown)}; allowed: {sorted(PROFILE_KEYS)}"
         )
-    defaults = dict(document.get("defaults") or {})
+    name = profile_name(document, path)
+    defaults = document.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise ValueError(
+            f"profile {str(path)!r}: 'defaults' must be a mapping of run parameters, got {defaults!r}"
+        )
+    defaults = dict(defaults)
     if data_root is not None:
         defaults["data_root"] = data_root
     if document.get("requires_data_root") and not defaults.get("data_root"):
@@ -105,20 +118,30 @@ def load_profile(name_or_path: str, data_root: str | None = None) -> Profile:
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise ValueError(f"profile {str(path)!r} repeats configuration name(s) {duplicated}")
+    try:
+        seeds = check_seeds("'seeds'", document.get("seeds", [0]))
+    except ValueError as error:
+        raise ValueError(f"profile {str(path)!r}: {error}") from None
     check_data_roots(configurations, path)
-    seeds = document.get("seeds", [0])
-    if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) for s in seeds)):
-        raise ValueError(
-            f"profile {str(path)!r}: 'seeds' must be a non-empty list of integers, got {seeds!r}"
-        )
     return Profile(
-        name=str(document.get("name", path.stem)),
+        name=name,
         title=str(document.get("title", path.stem)),
         description=str(document.get("description", "")),
-        seeds=tuple(seeds),
+        seeds=seeds,
         configurations=configurations,
         sizing=sizing_sections(document, path),
     )
+
+
+def profile_name(document: dict[str, Any], path: Path) -> str:
+    """The profile's `name` (default: the file's stem), refused unless it is one plain folder name."""
+    name = document.get("name", path.stem)
+    if not (isinstance(name, str) and PROFILE_NAME_PATTERN.fullmatch(name) and name not in {".", ".."}):
+        raise ValueError(
+            f"profile {str(path)!r}: 'name' must be a plain folder name matching "
+            f"{PROFILE_NAME_PATTERN.pattern} (it names runs/<name>/), got {name!r}"
+        )
+    return name
 
 
 def sizing_sections(document: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -134,7 +157,9 @@ def sizing_sections(document: dict[str, Any], path: Path) -> dict[str, Any]:
 
 def parse_configuration(item: Any, defaults: dict[str, Any], path: Path) -> Configuration:
     if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-        raise ValueError(f"profile {str(path)!r}: every configuration needs a 'name', got {item!r}")
+        raise ValueError(
+            f"profile {str(path)!r}: every configuration must be a mapping with a 'name', got {item!r}"
+        )
     name = item["name"]
     if not NAME_PATTERN.fullmatch(name):
         raise ValueError(f"configuration name {name!r} must match {NAME_PATTERN.pattern} (it names a folder)")
@@ -155,3 +180,77 @@ def check_data_roots(configurations: tuple[Configuration, ...], path: Path) -> N
             check_data_root(dataset, data_root)
         except (OSError, ValueError) as error:
             raise ValueError(f"profile {str(path)!r}, dataset {dataset!r}: {error}") from error
+
+
+def wall_time_warning(profile: Profile, runs_dir: Path) -> str | None:
+    """A warning naming the estimated training time of `profile` when it is more than a day, else None.
+
+    Each configuration's cost per epoch is measured when it can be: the mean `epoch_seconds` of its
+    runs already in `runs_dir` (trained on this machine), else the profile's pilot cost line for it
+    (or the mean of the pilot's lines); a profile with neither is not estimated.
+    """
+    lines = cost_lines(profile, runs_dir)
+    if not lines:
+        return None
+    seconds = sum(
+        len(profile.seeds) * (lines[c.name]["fixed"] + lines[c.name]["per_epoch"] * c.config.epochs)
+        for c in profile.configurations
+    )
+    hours = seconds / 3600
+    if hours <= DAY_HOURS:
+        return None
+    sources = ", ".join(sorted({line["source"] for line in lines.values()}))
+    return (
+        f"profile {profile.name!r} needs about {hours:.0f} h of training ({len(profile.configurations)} "
+        f"configuration(s) x {len(profile.seeds)} seed(s), cost per epoch from {sources}): more than this "
+        "machine finishes in a day"
+    )
+
+
+def cost_lines(profile: Profile, runs_dir: Path) -> dict[str, dict[str, Any]]:
+    """Per configuration `{fixed, per_epoch, source}` in seconds; empty unless every one is known."""
+    piloted = pilot_lines(profile)
+    lines = {}
+    for configuration in profile.configurations:
+        folders = [run_folder(runs_dir, configuration.name, seed) for seed in profile.seeds]
+        measured = measured_epoch_seconds(folders)
+        if measured is not None:
+            lines[configuration.name] = {
+                "fixed": 0.0,
+                "per_epoch": measured,
+                "source": "epochs measured here",
+            }
+        elif piloted:
+            line = piloted.get(configuration.name) or mean_line(list(piloted.values()))
+            lines[configuration.name] = {**line, "source": "the profile's pilot"}
+        else:
+            return {}
+    return lines
+
+
+def pilot_lines(profile: Profile) -> dict[str, dict[str, float]]:
+    """The pilot section's `seconds = fixed + per_epoch x epochs` lines; none when it has no readable ones."""
+    seconds = profile.sizing.get("pilot", {}).get("seconds")
+    try:
+        return {
+            str(name): {"fixed": float(line["fixed"]), "per_epoch": float(line["per_epoch"])}
+            for name, line in seconds.items()
+        }
+    except (AttributeError, KeyError, TypeError, ValueError):  # hand-edited or absent: nothing to go by
+        return {}
+
+
+def mean_line(lines: list[dict[str, float]]) -> dict[str, float]:
+    """A configuration the pilot left out costs what the piloted ones cost on average."""
+    return {key: sum(line[key] for line in lines) / len(lines) for key in ("fixed", "per_epoch")}
+
+
+def measured_epoch_seconds(folders: list[RunFolder]) -> float | None:
+    """The mean `epoch_seconds` of the epochs these run folders' histories hold, None without any."""
+    seconds = []
+    for folder in folders:
+        try:
+            seconds.extend(pd.read_csv(folder.history_file)["epoch_seconds"].dropna().tolist())
+        except (OSError, ValueError, KeyError):  # no run yet, or a damaged history: nothing measured
+            continue
+    return sum(seconds) / len(seconds) if seconds else None

@@ -38,8 +38,8 @@ import papermill
 from distributed import Client, Future, as_completed
 from tqdm import tqdm
 
-from mixlib.config import code_version, fingerprint
-from mixlib.files import atomic_write_json, read_json, read_or_set_aside
+from mixlib.config import RunConfig, code_version, fingerprint
+from mixlib.files import atomic_write_json, exclusive_lock, read_json, read_or_set_aside
 from mixlib.report.chapters import (
     GENERATED,
     GLOSSARY,
@@ -58,11 +58,19 @@ from mixlib.report.cluster import (
 )
 from mixlib.report.glossary import write_glossary_page
 from mixlib.report.kernels import WarmKernel, shut_down_idle_kernels, warm_kernel
-from mixlib.report.profiles import Configuration, Profile, available_profiles, load_profile
-from mixlib.runs import configuration_folder, run_folder
+from mixlib.report.profiles import (
+    Configuration,
+    Profile,
+    available_profiles,
+    load_profile,
+    wall_time_warning,
+)
+from mixlib.runs import RunFolder, configuration_folder, run_folder
+from mixlib.runs.load import finished_state
 
 GLOSSARY_DATA = Path("book/glossary.yml")
 CHAPTER = "chapter.ipynb"  # a configuration's chapter, next to its seed folders
+BOOK_LOCK = GENERATED.with_name(f".{GENERATED.name}.lock")
 SUMMARIES = "summaries"  # <runs_dir>/summaries/<name>.ipynb: the executed summary chapters
 
 
@@ -107,6 +115,7 @@ class NotebookTask:
     parameters: dict
     fingerprint: str
     timed: bool = False  # a summary chapter that measures time (`Chapter.timed`): it runs alone
+    config: RunConfig | None = None  # a run's parameters (None for a chapter): its records are checked
 
     @property
     def record(self) -> Path:
@@ -121,11 +130,20 @@ class NotebookTask:
         """The Dask key: what the dashboard shows for this task."""
         return f"{self.kind}-{self.name}" + ("" if self.seed is None else f"-seed{self.seed}")
 
+    @property
+    def lock(self) -> Path:
+        """The lock file of the notebook (and of its record): one report at a time executes it."""
+        return self.output.with_name(f".{self.output.name}.lock")
+
     def is_current(self) -> bool:
+        """Executed with these parameters, code and template; for a run, also with whole run records
+        (a damaged one is set aside here, so the run executes again and resumes or retrains)."""
         if not (self.output.is_file() and self.record.is_file()):
             return False
         record = read_or_set_aside(self.record, read_json, "the notebook runs again")
-        return isinstance(record, dict) and record.get("fingerprint") == self.fingerprint
+        if not (isinstance(record, dict) and record.get("fingerprint") == self.fingerprint):
+            return False
+        return self.config is None or finished_state(RunFolder(self.output.parent), self.config) is not None
 
     def describe(self) -> str:
         if self.kind == "summary":
@@ -147,6 +165,9 @@ def run(args: argparse.Namespace) -> int:
         )
     profile = load_profile(args.profile, args.data_root)
     runs_dir = Path(args.runs_dir or Path("runs") / profile.name)
+    warning = wall_time_warning(profile, runs_dir)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     start = time.perf_counter()
     with dask_client(args.scheduler, args.workers, args.runs_per_gpu) as client:
         print(f"Dask dashboard: {client.dashboard_link}", flush=True)
@@ -164,14 +185,19 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     print(notebook_overhead([task.output for task in run_tasks(profile, runs_dir, root)]), flush=True)
-    write_book_sources(profile, runs_dir)
-    (root / TOC).write_text(table_of_contents())
-    if not args.no_build:
-        build_book(root)
-    print(
-        f"report for profile {profile.name!r} done in {time.perf_counter() - start:.0f} s: "
-        f"{root / '_build' / 'html' / 'index.html'}"
-    )
+    # one report at a time rewrites the book's sources and builds it
+    with exclusive_lock(root / BOOK_LOCK, f"the book sources ({GENERATED}/, {TOC}, _build/)"):
+        write_book_sources(profile, runs_dir)
+        (root / TOC).write_text(table_of_contents())
+        if not args.no_build:
+            build_book(root)
+    done = f"report for profile {profile.name!r} done in {time.perf_counter() - start:.0f} s: "
+    if args.no_build:
+        print(
+            done + f"notebooks executed in {runs_dir}, book sources written to {GENERATED}/ (book not built)"
+        )
+    else:
+        print(done + str(root / "_build" / "html" / "index.html"))
     return 0
 
 
@@ -307,7 +333,10 @@ def notebook_task(
         parameters.update(seeds=[seed])
         output = run_folder(root / runs_dir, configuration.name, seed).path / TRAIN_TEMPLATE.name
     fingerprint = notebook_fingerprint(TRAIN_TEMPLATE, parameters)
-    return NotebookTask(configuration.name, seed, TRAIN_TEMPLATE, root, output, parameters, fingerprint)
+    config = None if seed is None else configuration.config.replace(seed=seed)
+    return NotebookTask(
+        configuration.name, seed, TRAIN_TEMPLATE, root, output, parameters, fingerprint, config=config
+    )
 
 
 # the phases of the summary chapters, in the order they run
@@ -362,8 +391,19 @@ def run_notebook_task(task: NotebookTask) -> str | None:
     The kernel gets the worker's thread count and glibc's own allocator settings (not Dask's, see
     `kernels_use_the_default_allocator`), and is one of the worker's warm kernels
     (`mixlib.report.kernels`). A timed chapter runs alone in a kernel of its own that gets every core
-    of the worker's machine, as it had when the report ran one notebook at a time."""
+    of the worker's machine, as it had when the report ran one notebook at a time.
+
+    The notebook is locked meanwhile (`NotebookTask.lock`): a report that finds it locked by another
+    says which process holds it, waits, and reuses what that one made if it is current."""
     task.output.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(task.lock, f"{task.describe()} ({task.output})") as waited:
+        if waited and task.is_current():
+            return None
+        return execute_task(task)
+
+
+def execute_task(task: NotebookTask) -> str | None:
+    """`run_notebook_task` once the notebook is this worker's."""
     task.record.unlink(missing_ok=True)
     kernels_use_the_default_allocator()
     # a timed chapter's kernel is None: execute starts a fresh one

@@ -9,32 +9,64 @@ folders the chapters read.
                                              class, the predicted class, its softmax confidence, the
                                              logits, and the per-image localisation hits and ratios
         metrics.json                         written last: the run is finished when it exists
+        .lock                                held by the process training the run (`RunFolder.lock`)
 
 The chapters' statistics resample test images from `predictions.csv`, so a new paired statistic needs
 no retraining.
 
 A chapter reads the runs of the profile's configurations *and seeds* (`finished_runs`), so a seed
 folder left over from an earlier profile counts on no page.
+
+`RECORDS` is the contract a finished run is reused by: every file a chapter reads, each with the check
+that it is whole (it parses, has the keys or columns named here, and belongs to the run). A new record
+is one entry there; `whole_records` reads them all and sets aside each damaged one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from mixlib.config import RunConfig
-from mixlib.files import DamagedFile, atomic_write_json, atomic_write_text, read_json
+from mixlib.files import (
+    DamagedFile,
+    atomic_write_json,
+    atomic_write_text,
+    exclusive_lock,
+    load_torch,
+    read_json,
+    read_or_set_aside,
+)
 from mixlib.proxy.callback import CACHE as PROXY_CACHE
 from mixlib.proxy.callback import EXAMPLES as PROXY_EXAMPLES
-from mixlib.training import CHECKPOINT, HISTORY, PREVIOUS_CHECKPOINT, TENSORBOARD
+from mixlib.training import CHECKPOINT, HISTORY, PREVIOUS_CHECKPOINT, TENSORBOARD, run_fingerprint
 
 CONFIG = "config.json"
 METRICS = "metrics.json"
 PREDICTIONS = "predictions.csv"
 PREDICTION_COLUMNS = ("label", "predicted", "confidence")  # then logit_<k> and the localisation columns
+LOCK = ".lock"
+# what a finished run's records must hold: what `mixlib.runs.train` writes and the chapters read
+METRICS_KEYS = (
+    "accuracy",
+    "macro_f1",
+    "macro_fpr",
+    "ece",
+    "confusion_matrix",
+    "localisation",
+    "fingerprint",
+    "seed",
+    "batch_size",
+    "epoch_seconds",
+    "skipped_files",
+)
+HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "val_loss", "val_accuracy", "epoch_seconds")
+CHECKPOINT_KEYS = ("fingerprint", "model", "optimizer", "scheduler", "scaler", "history", "batch_size")
 
 
 def configuration_folder(runs_dir: str | Path, configuration: str) -> Path:
@@ -92,14 +124,7 @@ class RunFolder:
 
     def read_predictions(self) -> pd.DataFrame:
         """The per-image test predictions; DamagedFile when the file is not a whole predictions table."""
-        try:
-            frame = pd.read_csv(self.predictions_file)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-            raise DamagedFile(f"{self.predictions_file} is damaged: {error}") from error
-        missing = [c for c in PREDICTION_COLUMNS if c not in frame.columns]
-        if missing or frame[list(PREDICTION_COLUMNS)].isna().any().any():
-            raise DamagedFile(f"{self.predictions_file} is damaged: columns {missing} missing or incomplete")
-        return frame
+        return whole_predictions(self.predictions_file)
 
     def write_config(self, config: RunConfig) -> None:
         atomic_write_json(self.config_file, config.to_dict())
@@ -109,6 +134,97 @@ class RunFolder:
 
     def write_predictions(self, predictions: pd.DataFrame) -> None:
         atomic_write_text(self.predictions_file, predictions.to_csv(index=False))
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Own the run folder (created if missing) while the block runs: another process that wants
+        it waits, saying which process holds it."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        with exclusive_lock(self.path / LOCK, f"run folder {self.path}"):
+            yield
+
+    def whole_records(self, config: RunConfig) -> dict[str, Any] | None:
+        """Every record of `RECORDS` read back and checked, when metrics.json says the run finished with
+        `config` and the current code; else None. A damaged record is set aside (`<name>.damaged-<time>`,
+        with a warning naming the run) and the answer is None, so that training the run again resumes
+        from its last whole checkpoint or starts over."""
+        metrics = self.read_record(METRICS, config)
+        if metrics is None or metrics["fingerprint"] != run_fingerprint(config):
+            return None  # not finished by this configuration and code: the rest is not its to judge
+        records = {name: self.read_record(name, config) for name in RECORDS if name != METRICS}
+        return None if any(value is None for value in records.values()) else {METRICS: metrics, **records}
+
+    def read_record(self, name: str, config: RunConfig) -> Any | None:
+        """Record `name` checked by its `RECORDS` entry; None when missing, or damaged and set aside."""
+        return read_or_set_aside(self.path / name, lambda path: RECORDS[name](path, config), REDO)
+
+
+REDO = "the run resumes from its last whole checkpoint or is trained again"
+
+
+def whole_json(path: Path, keys: Sequence[str]) -> dict:
+    """A JSON object with every one of `keys`, else DamagedFile."""
+    payload = read_json(path)
+    missing = [key for key in keys if key not in payload] if isinstance(payload, dict) else list(keys)
+    if missing:
+        raise DamagedFile(f"{path} is damaged: it lacks {missing}")
+    return payload
+
+
+def whole_config(path: Path, config: RunConfig) -> RunConfig:
+    try:
+        written = RunConfig.from_parameters(read_json(path))
+    except (TypeError, ValueError) as error:
+        raise DamagedFile(f"{path} is damaged: {error}") from error
+    if written != config:
+        raise DamagedFile(f"{path} is damaged: it holds other parameters than the run's")
+    return written
+
+
+def whole_history(path: Path, config: RunConfig) -> pd.DataFrame:
+    """One complete row per epoch, numbered 1..epochs, with the contract's columns."""
+    try:
+        history = pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError) as error:  # pandas' ParserError and EmptyDataError included
+        raise DamagedFile(f"{path} is damaged: {error}") from error
+    missing = [column for column in HISTORY_COLUMNS if column not in history]
+    if missing:
+        raise DamagedFile(f"{path} is damaged: it lacks the column(s) {missing}")
+    columns = history[list(HISTORY_COLUMNS)]
+    if columns.isna().any().any() or history["epoch"].tolist() != list(range(1, config.epochs + 1)):
+        raise DamagedFile(f"{path} is damaged: it does not hold one whole row per epoch 1..{config.epochs}")
+    return history
+
+
+def whole_predictions(path: Path, config: RunConfig | None = None) -> pd.DataFrame:
+    """One complete row per test image with the contract's columns (`PREDICTION_COLUMNS`)."""
+    try:
+        frame = pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError) as error:  # pandas' ParserError and EmptyDataError included
+        raise DamagedFile(f"{path} is damaged: {error}") from error
+    missing = [column for column in PREDICTION_COLUMNS if column not in frame]
+    if missing or frame[list(PREDICTION_COLUMNS)].isna().any().any() or frame.empty:
+        raise DamagedFile(f"{path} is damaged: the column(s) {list(PREDICTION_COLUMNS)} are missing or incomplete")
+    return frame
+
+
+def whole_checkpoint(path: Path, config: RunConfig) -> dict:
+    state = load_torch(path)
+    missing = [key for key in CHECKPOINT_KEYS if key not in state] if isinstance(state, dict) else "all"
+    if missing:
+        raise DamagedFile(f"{path} is damaged: it lacks {missing}")
+    return state
+
+
+# file name -> its check: the record read back, or DamagedFile (a RefusedFile checkpoint is not damage
+# and propagates). metrics.json is read first: only a run it calls finished has whole records to judge.
+RECORDS: dict[str, Callable[[Path, RunConfig], Any]] = {
+    METRICS: lambda path, config: whole_json(path, METRICS_KEYS),
+    CONFIG: whole_config,
+    HISTORY: whole_history,
+    CHECKPOINT: whole_checkpoint,
+    PREDICTIONS: whole_predictions,
+}
 
 
 def run_folder(runs_dir: str | Path, configuration: str, seed: int) -> RunFolder:

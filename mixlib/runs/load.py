@@ -16,11 +16,10 @@ from torch import nn
 
 from mixlib.config import RunConfig
 from mixlib.data import DataSplits
-from mixlib.files import read_json, read_or_set_aside
 from mixlib.models import create_model
 from mixlib.run_data import load_config_splits
-from mixlib.runs.folder import RunFolder
-from mixlib.training import read_checkpoint, run_fingerprint, select_device
+from mixlib.runs.folder import METRICS, RunFolder
+from mixlib.training import CHECKPOINT, run_fingerprint, select_device
 
 
 @dataclass
@@ -35,24 +34,19 @@ class RunResult:
 
 
 def finished_state(folder: RunFolder, config: RunConfig) -> tuple[dict, dict] | None:
-    """(metrics, last checkpoint) of a run folder finished with `config` and the current code, else None.
+    """(metrics, last checkpoint) of a run folder finished with `config` and the current code, whose
+    records are all whole (`RunFolder.whole_records`), else None.
 
-    A damaged metrics.json or predictions.csv is set aside (the run trains again); a checkpoint of an earlier epoch than
-    the last does not count.
+    A damaged record is set aside (the run resumes or trains again); a checkpoint of an earlier epoch
+    than the last, or of other parameters or code, does not count.
     """
-    expected = run_fingerprint(config)
-    metrics = read_or_set_aside(folder.metrics_file, read_json, "the run is trained again")
-    if metrics is None or metrics.get("fingerprint") != expected:
+    records = folder.whole_records(config)
+    if records is None:
         return None
-    predictions = read_or_set_aside(
-        folder.predictions_file, lambda _: folder.read_predictions(), "the run is evaluated again"
-    )
-    if predictions is None:
+    state = records[CHECKPOINT]
+    if state["fingerprint"] != run_fingerprint(config) or len(state["history"]) != config.epochs:
         return None
-    state = read_checkpoint(folder.path, expected)
-    if state is None or len(state["history"]) != config.epochs:
-        return None
-    return metrics, state
+    return records[METRICS], state
 
 
 def build_model(config: RunConfig, num_classes: int) -> nn.Module:

@@ -47,14 +47,28 @@ def train_run(
     The configuration's recipe (`mixlib.runs.recipes`) gives the batch transform, the CAM loss terms
     and the method's callbacks; `loss_terms` and `callbacks` add others.
 
-    A folder whose `metrics.json` carries this config's and code's fingerprint is reused as it is
-    (`load_run`); a matching `checkpoint.pt` is resumed; anything else starts from scratch.
+    A folder whose records are whole (`RunFolder.whole_records`) and carry this config's and code's
+    fingerprint is reused as it is (`load_run`); a matching `checkpoint.pt` is resumed; anything else
+    starts from scratch. The folder is locked meanwhile: another process training the same run waits
+    for this one and then reuses its result.
     """
     recipe = create_recipe(config)  # a bad method fails before anything is read or written
     folder = RunFolder(Path(run_dir))
-    if finished_state(folder, config) is not None:
-        return load_run(folder.path, config)
-    folder.path.mkdir(parents=True, exist_ok=True)
+    with folder.lock():
+        if finished_state(folder, config) is not None:
+            return load_run(folder.path, config)
+        return train_new(config, folder, recipe, loss_terms, callbacks, progress)
+
+
+def train_new(
+    config: RunConfig,
+    folder: RunFolder,
+    recipe: Recipe,
+    loss_terms: Sequence[LossTerm],
+    callbacks: Sequence[Callback],
+    progress: bool,
+) -> RunResult:
+    """`train_run` for a folder with no finished run: train from its checkpoint or from scratch."""
     set_deterministic(config.deterministic)
     seed_everything(config.seed)
     recipe = replace(
