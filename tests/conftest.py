@@ -1,10 +1,11 @@
-"""Session fixtures: small on-disk datasets and the smallest run made once per test session, the
-shared data folder, and helpers that write run folders and benchmark arguments."""
+"""Session fixtures: small on-disk datasets, the smallest run and the smoke report's book made once per
+test session, the shared data folder, and helpers that write run folders and benchmark arguments."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +14,15 @@ import pytest
 import torch
 from PIL import Image
 
+from mixlib.cli import main
 from mixlib.config import RunConfig
 from mixlib.mixing import create_batch_transform
 from mixlib.models import create_model
 from mixlib.runs import RunFolder, train_run
 from mixlib.training import training_step
 
+REPOSITORY = Path(__file__).resolve().parents[1]
+BOOK_SOURCES = ("_config.yml", "book", "notebooks")  # not _toc.yml: the report writes it
 SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 TINY_IMAGENET = Path(os.environ.get("MIXLIB_TINY_IMAGENET", SHARED_DATASETS / "tiny-imagenet-10"))
 
@@ -78,6 +82,34 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory, tiny_config: RunConfi
     run_dir = tmp_path_factory.mktemp("finished-run") / "seed0"
     train_run(tiny_config, run_dir, progress=False)
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A scratch copy of the book sources for the smoke report."""
+    root = tmp_path_factory.mktemp("report")
+    for name in BOOK_SOURCES:
+        source = REPOSITORY / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("generated"))
+        else:
+            shutil.copy(source, root / name)
+    # `make install` leaves a virtual environment in the repository root; its packages' own Markdown
+    # must not reach the book (the build runs with -W, so one warning there fails it).
+    stray = root / ".venv" / "lib" / "site-packages" / "package" / "README.md"
+    stray.parent.mkdir(parents=True)
+    stray.write_text("### A heading that starts at H3\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def built(workspace: Path) -> Path:
+    """The whole report on the `smoke` profile, built once per session (on a local Dask cluster of two
+    worker processes, as `make report` does on a bigger machine): the workspace holding `_build/html`."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workspace)
+        assert main(["report", "--profile", "smoke", "--workers", "2"]) == 0
+    return workspace
 
 
 def unmixed_step(model, optimizer, loss_terms) -> dict[str, float]:

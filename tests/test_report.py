@@ -1,11 +1,8 @@
-"""End-to-end: the whole report on the `smoke` profile, built into a scratch copy of the book sources.
-
-The build runs on a local Dask cluster of two worker processes, as `make report` does on a bigger machine.
-"""
+"""End-to-end: the whole report on the `smoke` profile, built once per session into a scratch copy of
+the book sources (the `built` fixture of conftest.py, which tests/test_browser.py reads too)."""
 
 import os
 import re
-import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -18,34 +15,6 @@ from mixlib.report.chapters import SUMMARY_CHAPTERS, TOC, table_of_contents
 from mixlib.report.cluster import plan_workers
 from mixlib.report.profiles import load_profile
 from mixlib.runs import RunFolder, run_folder, train_run
-
-REPOSITORY = Path(__file__).resolve().parents[1]
-BOOK_SOURCES = ("_config.yml", "book", "notebooks")  # not _toc.yml: the report writes it
-
-
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    root = tmp_path_factory.mktemp("report")
-    for name in BOOK_SOURCES:
-        source = REPOSITORY / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("generated"))
-        else:
-            shutil.copy(source, root / name)
-    # `make install` leaves a virtual environment in the repository root; its packages' own Markdown
-    # must not reach the book (the build runs with -W, so one warning there fails it).
-    stray = root / ".venv" / "lib" / "site-packages" / "package" / "README.md"
-    stray.parent.mkdir(parents=True)
-    stray.write_text("### A heading that starts at H3\n")
-    return root
-
-
-@pytest.fixture(scope="module")
-def built(workspace):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(workspace)
-        assert main(["report", "--profile", "smoke", "--workers", "2"]) == 0
-    return workspace
 
 
 @pytest.mark.slow
