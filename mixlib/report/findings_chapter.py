@@ -18,11 +18,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from matplotlib.figure import Figure
 
+from mixlib.bench import training_cost
 from mixlib.config import RunConfig
 from mixlib.latency.table import latency_report, onnx_stem
 from mixlib.mixing import MIXING
 from mixlib.models import choose_output_stride, create_model
+from mixlib.report import figures
 from mixlib.report.cams_chapter import (
     UNAVAILABLE_WITHOUT_BOXES,
     centre_baseline_reference,
@@ -35,6 +38,7 @@ from mixlib.report.scores import LOCALISATION, SCORES, run_scores
 from mixlib.report.statistics import (
     NOT_RESOLVED,
     best_on_validation,
+    compare_with_reference,
     comparison_texts,
     mean_std_text,
     per_configuration,
@@ -361,6 +365,94 @@ def part_sentence(findings: Findings) -> str:
         f"far above the body ratio is the discriminative region problem). "
         + family_sentence(part, "the part ratio", 1, 2, "")
     )
+
+
+def cost_comparison(findings: Findings) -> pd.DataFrame | None:
+    """Step time of each configuration over the baseline's, from the training-cost measurement (every
+    configuration timed alone in interleaved rounds on the same batches): geometric mean of the
+    per-round ratios with its interval on the log scale, paired by round and Holm-corrected. None when
+    the report has not measured it."""
+    try:
+        record = training_cost.read_record(findings.runs_dir)
+    except FileNotFoundError:
+        return None
+    times = training_cost.step_times(record).rename(columns={"round": "seed"})
+    if findings.baseline not in set(times["configuration"]):
+        return None
+    return compare_with_reference(times, "seconds_per_step", findings.baseline, "lower", log_scale=True)
+
+
+def cost_answer(findings: Findings) -> str:
+    table = cost_comparison(findings) if findings.baseline is not None else None
+    if table is None:
+        return (
+            "Training cost was not measured for this page: the report's training-cost chapter (run in "
+            "its timed phase) writes it, and it needs a configuration named `baseline`."
+        )
+    record = training_cost.read_record(findings.runs_dir)
+    times = training_cost.step_times(record)
+    base = times.loc[times["configuration"] == findings.baseline, "seconds_per_step"].median()
+    ratios = "; ".join(ratio_text(name, row) for name, row in table.iterrows())
+    named = {word: [f"`{n}`" for n in table.index[table["verdict"] == word]] for word in ("worse", "better")}
+    return (
+        f"- **Training cost.** Each configuration's training step was timed alone, in "
+        f"{record['setting']['rounds']} interleaved rounds on the same batches "
+        f"({training_cost.setting_text(record)}) "
+        f"The baseline's step took {base * 1000:.3g} ms. Step time relative to the baseline's (geometric "
+        f"mean of the per-round ratios, Holm-corrected interval over rounds): {ratios}. Detectably slower: "
+        f"{', '.join(named['worse']) or 'none'}; detectably faster: {', '.join(named['better']) or 'none'}. "
+        "Proxy Attention's extra proxy batches per epoch are in the training-cost chapter, not in its step."
+    )
+
+
+def ratio_text(name: str, row: pd.Series) -> str:
+    if not np.isfinite(row["low"]):
+        return f"`{name}` {row['estimate']:.3g}x (not resolved)"
+    return f"`{name}` {row['estimate']:.3g}x [{row['low']:.3g}, {row['high']:.3g}]"
+
+
+# --------------------------------------------------------------------------- at a glance
+
+ACCURACY_PANEL = "Test accuracy vs baseline (pts)"
+ECE_PANEL = "ECE vs baseline (pts, lower is better)"
+CENTRE_PANEL = "MaxBoxAccV2 vs the centre guess (pts)"
+COST_PANEL = "Training step time (x baseline)"
+QUESTIONS = {
+    ACCURACY_PANEL: figures.ACCURACY_POINTS,
+    ECE_PANEL: figures.ECE_POINTS,
+    CENTRE_PANEL: figures.LOCALISATION_POINTS,
+    COST_PANEL: figures.TIME_RATIO,
+}
+
+
+def glance_tables(findings: Findings) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """The comparison table of each question of the page, and why a question has none."""
+    empty = pd.DataFrame(columns=["estimate", "low", "high", "detectable", "verdict"])
+    reasons = {}
+    if findings.baseline is None:
+        reasons |= dict.fromkeys((ACCURACY_PANEL, ECE_PANEL, COST_PANEL), "no configuration named baseline")
+    if not findings.has_boxes:
+        reasons[CENTRE_PANEL] = "no boxes in this dataset"
+    cost = cost_comparison(findings) if findings.baseline is not None else None
+    if cost is None:
+        reasons.setdefault(COST_PANEL, "not measured in this report")
+    tables = {
+        ACCURACY_PANEL: findings.compare("accuracy", "higher") if findings.baseline else empty,
+        ECE_PANEL: findings.compare("ece", "lower") if findings.baseline else empty,
+        CENTRE_PANEL: findings.against_centre() if findings.has_boxes else empty,
+        COST_PANEL: cost if cost is not None else empty,
+    }
+    return tables, reasons
+
+
+def glance(findings: Findings, png: str | Path | None = None) -> tuple[Figure, pd.DataFrame]:
+    """The forest plot of every question and the compact table under it; the figure is also saved
+    as `png` where given (the README shows the tiny-imagenet book's)."""
+    tables, reasons = glance_tables(findings)
+    figure = figures.forest_plot(tables, QUESTIONS, reasons)
+    if png is not None:
+        figures.save_png(figure, png)
+    return figure, figures.compact_table(tables, QUESTIONS)
 
 
 def latency_answer(findings: Findings, measured_dir: str | Path | None) -> str:
