@@ -66,7 +66,7 @@ METRICS_KEYS = (
     "skipped_files",
 )
 HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "val_loss", "val_accuracy", "epoch_seconds")
-CHECKPOINT_KEYS = ("fingerprint", "model", "optimizer", "scheduler", "scaler", "history", "batch_size")
+CHECKPOINT_KEYS = ("fingerprint", "model", "optimizer", "scaler", "history", "batch_size")  # `Trainer.save_checkpoint`
 
 
 def configuration_folder(runs_dir: str | Path, configuration: str) -> Path:
