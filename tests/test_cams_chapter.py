@@ -118,10 +118,16 @@ def test_summary_has_one_row_per_configuration_with_mean_std_and_verdicts(scored
     assert summary.loc["single", "part_ratio_verdict"] == "not resolved"
     shown = cams_chapter.display_scores(summary, cams_chapter.BOX_TABLE)
     assert shown.loc["cutmix", "MaxBoxAccV2 %, τ from val"] == "31.0 ± 1.4"
-    assert shown.loc["cutmix", "accuracy %"] == "56.00 ± 1.41"
+    assert shown.loc["cutmix", "accuracy %"] == "56.0 ± 1.4"
     assert shown.loc["single", "MaxBoxAccV2 %, τ from val"] == "40.0"  # no spread from one seed
-    assert shown.loc["cutmix", "Δ MaxBoxAccV2 vs baseline"] == "better, +20.0 [+20.0, +20.0]"
-    assert shown.loc["noisy", "Δ MaxBoxAccV2 vs baseline"].startswith("no detectable difference, interval [")
+    assert shown.loc["cutmix", "Δ MaxBoxAccV2 vs baseline"] == "+20.0 [+20.0, +20.0] better"
+    assert shown.loc["noisy", "Δ MaxBoxAccV2 vs baseline"].endswith("] no detectable difference")
+    assert "box acc. IoU 0.5 %" not in shown  # in the details table
+    details = cams_chapter.display_scores(summary, cams_chapter.BOX_DETAILS_TABLE)
+    assert "box acc. IoU 0.5 %" in details and "accuracy %" not in details
+    every_run = cams_chapter.runs_table(cams_chapter.collect_localisation(scored_runs, names, [0, 1]))
+    assert every_run.loc[("cutmix", 0), "MaxBoxAccV2 %, τ from val"] == "30.0"
+    assert "run_dir" not in every_run and "cam_method" not in every_run
 
 
 def test_noise_statement_names_each_verdict_group(scored_runs):

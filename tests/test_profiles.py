@@ -1,7 +1,7 @@
 import pytest
 
 from mixlib.models import choose_output_stride
-from mixlib.report.profiles import available_profiles, load_profile
+from mixlib.report.profiles import available_profiles, load_profile, profile_line
 
 
 @pytest.mark.parametrize("name", ["quick", "smoke"])
@@ -130,3 +130,10 @@ def test_tiny_imagenet_profile_is_sized_by_its_pilot_and_tuned_on_validation(tin
     chosen = tuning["chosen"]
     assert (config.lr, config.weight_decay) == (chosen["lr"], chosen["weight_decay"])
     assert tuning["epochs"] == config.epochs  # tuned at the schedule the profile runs
+
+
+def test_a_chapter_names_its_profile_in_one_line_linking_to_the_findings():
+    line = profile_line("smoke", "Smoke test", ["baseline", "label-smoothing"], [0, 1])
+    assert "\n" not in line
+    assert line.startswith("Profile **smoke** (Smoke test): 2 configuration(s), seed(s) 0, 1;")
+    assert "{doc}`the findings <findings>`" in line

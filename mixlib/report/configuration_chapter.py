@@ -13,7 +13,6 @@ from mixlib.cams import compute_cams
 from mixlib.config import RunConfig
 from mixlib.data import AnnotatedImageDataset, denormalise
 from mixlib.report.scores import CLASSIFICATION, SCORES, localisation_scalars
-from mixlib.report.statistics import describe
 from mixlib.runs import RunResult
 
 # the localisation rows of a configuration's chapter (the CAM chapter shows every score)
@@ -54,14 +53,18 @@ def localisation_frame(results: Sequence[RunResult]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("seed").dropna(axis=1, how="all")
 
 
-def mean_and_spread(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean and sample standard deviation over seeds (std is NaN for a single seed, shown as '-'),
-    in the unit and under the heading every chapter of the book shows the score with."""
-    summary = describe(frame)
-    scales = [SCORES[name].scale for name in summary.index]
-    summary[["mean", "std"]] = summary[["mean", "std"]].mul(scales, axis=0)
-    summary.index = [SCORES[name].heading for name in summary.index]
-    return summary
+def seed_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame with one row per seed turned into one row per score, under the heading, unit and
+    precision every chapter shows it with: a column per seed, then 'mean ± std' over seeds (narrow
+    enough for the text column with the five seeds of a study)."""
+    rows = {}
+    for name in frame.columns:
+        score = SCORES[name]
+        values = frame[name]
+        cells = {f"seed {seed}": score.text(value) for seed, value in values.items()}
+        cells["mean ± std"] = score.mean_std(values.mean(), values.std(ddof=1))
+        rows[score.heading] = cells
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("score")
 
 
 def plot_learning_curves(results: Sequence[RunResult]) -> plt.Figure:

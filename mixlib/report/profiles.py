@@ -155,3 +155,13 @@ def check_data_roots(configurations: tuple[Configuration, ...], path: Path) -> N
             check_data_root(dataset, data_root)
         except (OSError, ValueError) as error:
             raise ValueError(f"profile {str(path)!r}, dataset {dataset!r}: {error}") from error
+
+
+def profile_line(name: str, title: str, configurations: list[str], seeds: list[int]) -> str:
+    """The one line a chapter opens with about the profile it was built from (MyST), pointing to the
+    findings page, which describes the profile once for the whole book."""
+    seed_list = ", ".join(str(seed) for seed in seeds)
+    return (
+        f"Profile **{name}** ({title}): {len(configurations)} configuration(s), seed(s) {seed_list}; "
+        "see {doc}`the findings <findings>` for what it is and how it was sized."
+    )
