@@ -13,9 +13,12 @@ import pytest
 from mixlib.cams import CAM_METHODS
 from mixlib.evaluation import centre_baseline_scores
 from mixlib.report import cams_chapter
+from mixlib.report.scores import NO_BREAK
 from mixlib.run_data import build_eval_dataset, load_config_splits
 from mixlib.runs import RunFolder, run_folder, train_run
 from tests.conftest import write_run_folder
+
+PM = f"{NO_BREAK}±{NO_BREAK}"  # how a table shows mean ± std
 
 matplotlib.use("Agg")
 
@@ -117,8 +120,8 @@ def test_summary_has_one_row_per_configuration_with_mean_std_and_verdicts(scored
     assert summary.loc["cutmix", "part_ratio_verdict"] == "no detectable difference"
     assert summary.loc["single", "part_ratio_verdict"] == "not resolved"
     shown = cams_chapter.display_scores(summary, cams_chapter.BOX_TABLE)
-    assert shown.loc["cutmix", "MaxBoxAccV2 %, τ from val"] == "31.0 ± 1.4"
-    assert shown.loc["cutmix", "accuracy %"] == "56.0 ± 1.4"
+    assert shown.loc["cutmix", "MaxBoxAccV2 %, τ from val"] == f"31.0{PM}1.4"
+    assert shown.loc["cutmix", "accuracy %"] == f"56.0{PM}1.4"
     assert shown.loc["single", "MaxBoxAccV2 %, τ from val"] == "40.0"  # no spread from one seed
     assert shown.loc["cutmix", "Δ MaxBoxAccV2 vs baseline"] == "+20.0 [+20.0, +20.0] better"
     assert shown.loc["noisy", "Δ MaxBoxAccV2 vs baseline"].endswith("] no detectable difference")

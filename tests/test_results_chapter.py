@@ -9,8 +9,11 @@ from mixlib.report.results_chapter import (
     runs_table,
     summarise,
 )
+from mixlib.report.scores import NO_BREAK
 from mixlib.runs import run_folder
 from tests.conftest import write_run_folder
+
+PM = f"{NO_BREAK}±{NO_BREAK}"  # how a table shows mean ± std
 
 
 def runs(rows):
@@ -62,7 +65,7 @@ def test_mean_spread_and_paired_verdicts():
         "Δ ECE vs baseline (pts)",
         "epoch time vs baseline",
     ]
-    assert shown.loc["baseline", "accuracy %"] == "61.0 ± 1.4"  # accuracy in points, one decimal
+    assert shown.loc["baseline", "accuracy %"] == f"61.0{PM}1.4"  # accuracy in points, one decimal
     assert shown.loc["single", "accuracy %"] == "90.0"
     assert shown.loc["big-gain", "Δ accuracy vs baseline (pts)"].startswith("+19.5 [")
     assert shown.loc["big-gain", "Δ accuracy vs baseline (pts)"].endswith("] better")
@@ -73,7 +76,7 @@ def test_mean_spread_and_paired_verdicts():
     assert shown.loc["noisy", "epoch time vs baseline"] == "2.00x"  # three significant digits
     details = details_table(table)
     assert list(details.columns) == ["method", "seeds", "macro F1 %", "macro FPR %", "s / epoch"]
-    assert details.loc["baseline", "s / epoch"] == "11.0 ± 1.4"
+    assert details.loc["baseline", "s / epoch"] == f"11.0{PM}1.4"
     assert "accuracy" in detectable_statement(table) and "ECE" in detectable_statement(table)
 
 

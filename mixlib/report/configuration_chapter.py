@@ -29,12 +29,61 @@ LOCALISATION_ROWS = (
 )
 
 
+# what each RunConfig field means, in the glossary's words (the table shows the field's name too: it is
+# what `papermill -p` takes)
+PARAMETER_WORDS = {
+    "dataset": "dataset",
+    "data_root": "dataset folder",
+    "images_per_class": "training images per class",
+    "val_per_class": "validation images per class",
+    "test_per_class": "test images per class",
+    "image_size": "image size (px)",
+    "split_seed": "seed of the train/validation/test split",
+    "crop_scale_min": "smallest random-crop area (share)",
+    "color_jitter": "colour jitter strength",
+    "short_classes": "a class with too few images",
+    "model": "network",
+    "small_input": "dilated last stages for small inputs",
+    "min_feature_size": "smallest CAM grid (cells)",
+    "method": "training method",
+    "method_params": "method parameters",
+    "mix_probability": "application probability",
+    "label_smoothing": "label smoothing",
+    "lambda_ent": "weight of the CAM entropy loss",
+    "lambda_con": "weight of the CAM concentration loss",
+    "lambda_eq": "weight of the equivariance loss (SEAM)",
+    "seam_scale": "rescaling factor of SEAM",
+    "cam_method": "CAM method of the scores",
+    "epochs": "epochs",
+    "batch_size": "batch size",
+    "optimizer": "optimiser",
+    "lr": "learning rate",
+    "momentum": "momentum",
+    "weight_decay": "weight decay",
+    "warmup_epochs": "learning-rate warm-up epochs",
+    "seed": "training seed(s)",
+    "deterministic": "deterministic kernels",
+    "amp": "mixed precision on the GPU",
+    "amp_dtype": "mixed-precision type",
+    "cpu_amp": "mixed precision on the CPU",
+    "torch_compile": "torch.compile",
+    "device": "device",
+    "num_workers": "data-loading workers",
+    "memory_budget_gib": "memory for in-memory data (GiB)",
+}
+
+
 def parameter_table(config: RunConfig, seeds: Sequence[int]) -> pd.DataFrame:
-    """The configuration as a two-column table (the seed column lists every seed of the chapter)."""
+    """The configuration in words, with each value and the parameter's name for papermill (the seed row
+    lists every seed of the chapter)."""
     values = {**config.to_dict(), "seed": ", ".join(str(s) for s in seeds)}
-    return pd.DataFrame({"parameter": list(values), "value": [str(v) for v in values.values()]}).set_index(
-        "parameter"
-    )
+    return pd.DataFrame(
+        {
+            "parameter": [PARAMETER_WORDS[name] for name in values],
+            "value": [str(value) for value in values.values()],
+            "papermill name": list(values),
+        }
+    ).set_index("parameter")
 
 
 def metrics_frame(results: Sequence[RunResult]) -> pd.DataFrame:

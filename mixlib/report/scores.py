@@ -15,6 +15,8 @@ import pandas as pd
 from mixlib.cams import IOU_THRESHOLDS
 from mixlib.report.statistics import mean_std_text
 
+NO_BREAK = "\u00a0"
+
 
 @dataclass(frozen=True)
 class Score:
@@ -38,8 +40,10 @@ class Score:
         return f"{shown:.{self.decimals(shown)}f}" if np.isfinite(shown) else "–"
 
     def mean_std(self, mean: float, std: float) -> str:
-        """'mean ± std' in the shown unit, both with the mean's decimals."""
-        return mean_std_text(mean, std, self.decimals(mean * self.scale), self.scale)
+        """'mean ± std' in the shown unit, both with the mean's decimals, joined by no-break spaces so
+        that a narrow table column never splits it."""
+        text = mean_std_text(mean, std, self.decimals(mean * self.scale), self.scale)
+        return text.replace(" ± ", f"{NO_BREAK}±{NO_BREAK}")
 
 
 CLASSIFICATION: dict[str, Score] = {
