@@ -207,7 +207,8 @@ def test_plot_shows_part_ratio_only_where_masks_exist(scored_runs, tmp_path):
     runs = cams_chapter.collect_localisation(scored_runs, ["baseline", "cutmix"], [0, 1])
     with_parts = cams_chapter.plot_localisation(cams_chapter.summarise_localisation(runs))
     assert len(with_parts.axes) == 2
-    boxes_only = runs.assign(**{column: np.nan for column in cams_chapter.PART_TABLE})
+    part_scores = (*cams_chapter.PART_TABLE, *cams_chapter.PART_DETAILS_TABLE)
+    boxes_only = runs.assign(**{column: np.nan for column in part_scores})
     assert not cams_chapter.has_part_coverage(boxes_only)
     assert len(cams_chapter.plot_localisation(cams_chapter.summarise_localisation(boxes_only)).axes) == 1
 
