@@ -8,7 +8,7 @@ import torch
 from mixlib.config import RunConfig
 from mixlib.mixing import METHODS, create_batch_transform
 from mixlib.report.profiles import available_profiles, load_profile
-from mixlib.report.results_chapter import collect_runs, display_table, summarise
+from mixlib.report.results_chapter import collect_runs, details_table, summarise
 from mixlib.runs import application_probability, check_recipe, create_recipe, run_folder
 from tests.conftest import TINY_IMAGENET, write_run_folder
 
@@ -97,7 +97,7 @@ def test_the_results_table_shows_each_configurations_application_probability(tmp
     metrics = {"accuracy": 0.5, "macro_f1": 0.5, "ece": 0.1, "macro_fpr": 0.1, "epoch_seconds": 1.0}
     for name, config in configs.items():
         write_run_folder(run_folder(tmp_path, name, 0).path, config, metrics)
-    shown = display_table(summarise(collect_runs(tmp_path, list(configs), [0])))
+    shown = details_table(summarise(collect_runs(tmp_path, list(configs), [0])))
     assert shown["application probability"].to_dict() == {
         "baseline": "–",
         "cutmix": "0.50",

@@ -14,9 +14,12 @@ from mixlib.cams import CAM_METHODS
 from mixlib.evaluation import centre_baseline_scores
 from mixlib.report import cams_chapter
 from mixlib.report.image_scores import load_test_sample
+from mixlib.report.scores import NO_BREAK
 from mixlib.run_data import build_eval_dataset, load_config_splits
 from mixlib.runs import RunFolder, run_folder, train_run
 from tests.conftest import write_run_folder
+
+PM = f"{NO_BREAK}±{NO_BREAK}"  # how a table shows mean ± std
 
 matplotlib.use("Agg")
 
@@ -117,12 +120,18 @@ def test_summary_has_one_row_per_configuration_with_mean_std_and_verdicts(scored
     assert summary.loc["cutmix", "part_ratio_verdict"] in {"lower", "no detectable difference"}
     assert summary.loc["single", "part_ratio_verdict"] == "not resolved"
     shown = cams_chapter.display_scores(summary, cams_chapter.BOX_TABLE)
-    assert shown.loc["cutmix", "MaxBoxAccV2 %, τ from val"] == "31.0 ± 1.4"
-    assert shown.loc["cutmix", "accuracy %"] == "56.00 ± 1.41"
+    assert shown.loc["cutmix", "MaxBoxAccV2 %, τ from val"] == f"31.0{PM}1.4"
+    assert shown.loc["cutmix", "accuracy %"] == f"56.0{PM}1.4"
     assert shown.loc["single", "MaxBoxAccV2 %, τ from val"] == "40.0"  # no spread from one seed
     cutmix = shown.loc["cutmix", "Δ MaxBoxAccV2 vs baseline"]
-    assert cutmix.startswith("better, +20.0 [") and "[+20.0, +20.0]" not in cutmix  # never certain
-    assert shown.loc["noisy", "Δ MaxBoxAccV2 vs baseline"].startswith("no detectable difference, interval [")
+    assert cutmix.startswith("+20.0 [") and cutmix.endswith("] better") and "[+20.0, +20.0]" not in cutmix
+    assert shown.loc["noisy", "Δ MaxBoxAccV2 vs baseline"].endswith("] no detectable difference")
+    assert "box acc. IoU 0.5 %" not in shown  # in the details table
+    details = cams_chapter.display_scores(summary, cams_chapter.BOX_DETAILS_TABLE)
+    assert "box acc. IoU 0.5 %" in details and "accuracy %" not in details
+    every_run = cams_chapter.runs_table(cams_chapter.collect_localisation(scored_runs, names, [0, 1]))
+    assert every_run.loc[("cutmix", 0), "MaxBoxAccV2 %, τ from val"] == "30.0"
+    assert "run_dir" not in every_run and "cam_method" not in every_run
 
 
 def test_noise_statement_names_each_verdict_group(scored_runs):
@@ -202,7 +211,8 @@ def test_plot_shows_part_ratio_only_where_masks_exist(scored_runs, tmp_path):
     runs = cams_chapter.collect_localisation(scored_runs, ["baseline", "cutmix"], [0, 1])
     with_parts = cams_chapter.plot_localisation(cams_chapter.summarise_localisation(runs))
     assert len(with_parts.axes) == 2
-    boxes_only = runs.assign(**{column: np.nan for column in cams_chapter.PART_TABLE})
+    part_scores = (*cams_chapter.PART_TABLE, *cams_chapter.PART_DETAILS_TABLE)
+    boxes_only = runs.assign(**{column: np.nan for column in part_scores})
     assert not cams_chapter.has_part_coverage(boxes_only)
     assert len(cams_chapter.plot_localisation(cams_chapter.summarise_localisation(boxes_only)).axes) == 1
 

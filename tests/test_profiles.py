@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from mixlib.models import choose_output_stride
-from mixlib.report.profiles import available_profiles, load_profile, wall_time_warning
+from mixlib.report.profiles import available_profiles, load_profile, profile_line, wall_time_warning
 from mixlib.runs import run_folder
 
 
@@ -191,3 +191,10 @@ def test_an_epoch_measured_here_replaces_the_pilots_estimate(tmp_path):
 def test_a_profile_with_no_cost_known_is_not_estimated(tmp_path):
     profile = load_profile(write(tmp_path, "name: x\nconfigurations:\n  - name: a\n    epochs: 10000\n"))
     assert wall_time_warning(profile, tmp_path / "runs") is None
+
+
+def test_a_chapter_names_its_profile_in_one_line_linking_to_the_findings():
+    line = profile_line("smoke", "Smoke test", ["baseline", "label-smoothing"], [0, 1])
+    assert "\n" not in line
+    assert line.startswith("Profile **smoke** (Smoke test): 2 configuration(s), seed(s) 0, 1;")
+    assert "{doc}`the findings <findings>`" in line

@@ -1,9 +1,19 @@
 import pandas as pd
 import pytest
 
-from mixlib.report.results_chapter import collect_runs, detectable_statement, display_table, summarise
+from mixlib.report.results_chapter import (
+    collect_runs,
+    details_table,
+    detectable_statement,
+    headline_table,
+    runs_table,
+    summarise,
+)
+from mixlib.report.scores import NO_BREAK
 from mixlib.runs import run_folder
 from tests.conftest import write_run_folder
+
+PM = f"{NO_BREAK}±{NO_BREAK}"  # how a table shows mean ± std
 
 
 def runs(rows):
@@ -47,14 +57,40 @@ def test_mean_spread_and_paired_verdicts():
         "single": "not resolved",
     }
     assert table.loc["big-gain", "ece_diff_verdict"] == "no detectable difference"  # identical ECE
-    shown = display_table(table)
-    assert shown.loc["baseline", "accuracy %"] == "61.00 ± 1.41"
-    assert shown.loc["single", "accuracy %"] == "90.00"
-    assert shown.loc["big-gain", "Δ accuracy vs baseline (pts)"].startswith("better, +19.50 [")
-    assert shown.loc["noisy", "Δ accuracy vs baseline (pts)"].startswith(
-        "no detectable difference, interval ["
-    )
+    shown = headline_table(table)
+    assert list(shown.columns) == [
+        "accuracy %",
+        "Δ accuracy vs baseline (pts)",
+        "ECE % (15 bins)",
+        "Δ ECE vs baseline (pts)",
+        "epoch time vs baseline",
+    ]
+    assert shown.loc["baseline", "accuracy %"] == f"61.0{PM}1.4"  # accuracy in points, one decimal
+    assert shown.loc["single", "accuracy %"] == "90.0"
+    assert shown.loc["big-gain", "Δ accuracy vs baseline (pts)"].startswith("+19.5 [")
+    assert shown.loc["big-gain", "Δ accuracy vs baseline (pts)"].endswith("] better")
+    assert shown.loc["noisy", "Δ accuracy vs baseline (pts)"].endswith("] no detectable difference")
+    # one paired seed: 0.90 - 0.60 on seed 0, no interval
+    assert shown.loc["single", "Δ accuracy vs baseline (pts)"] == "+30.0, not resolved"
+    assert shown.loc["big-gain", "Δ ECE vs baseline (pts)"] == "+0.00 [+0.00, +0.00] no detectable difference"
+    assert shown.loc["noisy", "epoch time vs baseline"] == "2.00x"  # three significant digits
+    details = details_table(table)
+    assert list(details.columns) == ["method", "seeds", "macro F1 %", "macro FPR %", "s / epoch"]
+    assert details.loc["baseline", "s / epoch"] == f"11.0{PM}1.4"
     assert "accuracy" in detectable_statement(table) and "ECE" in detectable_statement(table)
+
+
+@pytest.mark.parametrize(
+    ("column", "stored", "shown"),
+    [("accuracy %", 0.61234, "61.2"), ("ECE % (15 bins)", 0.01234, "1.23"), ("s / epoch", 0.123456, "0.123")],
+)
+def test_every_run_is_shown_under_human_headings_in_the_books_precision(column, stored, shown):
+    names = {"accuracy %": "accuracy", "ECE % (15 bins)": "ece", "s / epoch": "epoch_seconds"}
+    frame = runs([("baseline", "none", 0, 0.5, 0.5, 0.1, 0.1, 1.0)])
+    frame[names[column]] = stored
+    table = runs_table(frame)
+    assert table.loc[("baseline", 0), column] == shown
+    assert "macro_fpr" not in table.columns and "macro FPR %" in table.columns
 
 
 def test_runs_of_other_seeds_are_left_out(tmp_path, tiny_config):

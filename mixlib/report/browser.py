@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from selenium import webdriver
@@ -124,8 +125,8 @@ def open_page(driver: webdriver.Chrome, page: Path, width: int) -> list[str]:
     return problems + console_errors(driver)
 
 
-def run_check(driver: webdriver.Chrome, call: str):
-    """A function of browser_checks.js, called in the page that is open."""
+def run_check(driver: webdriver.Chrome, call: str) -> Any:
+    """A function of browser_checks.js, called in the page that is open: its JSON result."""
     return driver.execute_script(f"{CHECKS}\nreturn {call};")
 
 

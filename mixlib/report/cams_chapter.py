@@ -23,8 +23,9 @@ from mixlib.data.synthetic import MASK_PART
 from mixlib.evaluation import centre_baseline_scores, predict_classes
 from mixlib.model_state import borrowed_for_evaluation
 from mixlib.report.configuration_chapter import draw_box, sample_indices
+from mixlib.report.figures import Question, compact_cells
 from mixlib.report.image_scores import IMAGE_SCORES, TestSample, compare_runs, load_test_sample
-from mixlib.report.scores import BOX_ACCURACY_COLUMNS, LOCALISATION, SCORES, run_scores
+from mixlib.report.scores import BOX_ACCURACY_COLUMNS, LOCALISATION, SCORES, run_scores, shown_scores
 from mixlib.report.statistics import (
     DETECTABLE_RULE,
     NO_DIFFERENCE,
@@ -32,7 +33,6 @@ from mixlib.report.statistics import (
     TOO_FEW_SEEDS,
     FixedReference,
     comparison_texts,
-    mean_std_text,
     per_configuration,
     smallest_detectable,
 )
@@ -41,18 +41,18 @@ from mixlib.runs import RunFolder, RunResult, finished_runs, load_run, run_folde
 
 # the scores of this chapter: test accuracy and every localisation score
 CAM_SCORES = ("accuracy", *LOCALISATION)
-BOX_TABLE = (
-    "accuracy",
-    "max_box_acc_v2",
-    *BOX_ACCURACY_COLUMNS,
-    "wsolevaluation_max_box_acc_v2",
-    "top1_localisation",
-    "pointing_game",
-)
+# the box scores in two tables that each fit the text column: the headline, then the box accuracy at
+# each IoU and the score as published tables compute it
+BOX_TABLE = ("accuracy", "max_box_acc_v2", "top1_localisation", "pointing_game")
+BOX_DETAILS_TABLE = (*BOX_ACCURACY_COLUMNS, "wsolevaluation_max_box_acc_v2")
+# the scores of the table of every run (the others are in the tables per configuration)
+RUNS_TABLE = ("accuracy", "max_box_acc_v2", "top1_localisation", "pointing_game", "pxap", "part_ratio")
 # Choe et al. 2020 (clovaai/wsolevaluation), MaxBoxAccV2 % on (ImageNet, CUB): a vanilla CAM, mean of
 # three ImageNet-pretrained backbones at 224 px, and the centre-Gaussian baseline
 PUBLISHED_MAX_BOX_ACC_V2 = {"a vanilla CAM": (62.4, 61.1), "the centre-Gaussian baseline": (52.5, 59.7)}
-PART_TABLE = ("pxap", "part_share", "part_ratio", "body_ratio", "background_ratio")
+# the part-versus-whole scores, split as the box scores are
+PART_TABLE = ("pxap", "part_share", "part_ratio")
+PART_DETAILS_TABLE = ("body_ratio", "background_ratio")
 FAITHFULNESS_TABLE = ("deletion_auc", "insertion_auc")
 # why a dataset without annotation has no scores (the CAM chapter and the findings page say it)
 UNAVAILABLE_WITHOUT_BOXES = (
@@ -117,13 +117,16 @@ def summarise_localisation(runs: pd.DataFrame, baseline: str = "baseline") -> pd
         table[f"{score}_text"] = comparison_texts(comparison, shown.scale, shown.digits).where(
             scored, "no score"
         )
-        table.loc[baseline, [f"{score}_verdict", f"{score}_text"]] = "baseline"
+        question = Question(scale=shown.scale, digits=shown.digits)
+        table[f"{score}_cell"] = compact_cells(comparison, question).where(scored, "no score")
+        table.loc[baseline, [f"{score}_verdict", f"{score}_text", f"{score}_cell"]] = "baseline"
     return table
 
 
 def display_scores(summary: pd.DataFrame, scores: Sequence[str]) -> pd.DataFrame:
     """'mean ± std' strings for the given scores (std left out for a single seed), plus the comparison
-    with the baseline of the compared scores among them; scores no configuration has are dropped."""
+    with the baseline of the compared scores among them ('estimate [interval] verdict'); scores no
+    configuration has are dropped."""
     shown = pd.DataFrame(index=summary.index)
     shown["seeds"] = summary["seeds"]
     for score in scores:
@@ -131,12 +134,15 @@ def display_scores(summary: pd.DataFrame, scores: Sequence[str]) -> pd.DataFrame
         if mean.isna().all():
             continue
         shown_as = SCORES[score]
-        shown[shown_as.heading] = [
-            mean_std_text(m, s, shown_as.digits, shown_as.scale) for m, s in zip(mean, std, strict=True)
-        ]
-        if f"{score}_text" in summary:
-            shown[f"Δ {shown_as.name} vs baseline"] = summary[f"{score}_text"]
+        shown[shown_as.heading] = [shown_as.mean_std(m, s) for m, s in zip(mean, std, strict=True)]
+        if f"{score}_cell" in summary:
+            shown[f"Δ {shown_as.name} vs baseline"] = summary[f"{score}_cell"]
     return shown
+
+
+def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration and seed: the main scores in their shown unit and precision."""
+    return shown_scores(runs.set_index(["configuration", "seed"]), RUNS_TABLE)
 
 
 def centre_baseline_reference(runs: pd.DataFrame) -> tuple[dict, pd.DataFrame]:

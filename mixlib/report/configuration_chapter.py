@@ -13,7 +13,6 @@ from mixlib.cams import compute_cams
 from mixlib.config import RunConfig
 from mixlib.data import AnnotatedImageDataset, denormalise
 from mixlib.report.scores import CLASSIFICATION, SCORES, localisation_scalars
-from mixlib.report.statistics import describe
 from mixlib.runs import RunResult
 
 # the localisation rows of a configuration's chapter (the CAM chapter shows every score)
@@ -30,12 +29,61 @@ LOCALISATION_ROWS = (
 )
 
 
+# what each RunConfig field means, in the glossary's words (the table shows the field's name too: it is
+# what `papermill -p` takes)
+PARAMETER_WORDS = {
+    "dataset": "dataset",
+    "data_root": "dataset folder",
+    "images_per_class": "training images per class",
+    "val_per_class": "validation images per class",
+    "test_per_class": "test images per class",
+    "image_size": "image size (px)",
+    "split_seed": "seed of the train/validation/test split",
+    "crop_scale_min": "smallest random-crop area (share)",
+    "color_jitter": "colour jitter strength",
+    "short_classes": "a class with too few images",
+    "model": "network",
+    "small_input": "dilated last stages for small inputs",
+    "min_feature_size": "smallest CAM grid (cells)",
+    "method": "training method",
+    "method_params": "method parameters",
+    "mix_probability": "application probability",
+    "label_smoothing": "label smoothing",
+    "lambda_ent": "weight of the CAM entropy loss",
+    "lambda_con": "weight of the CAM concentration loss",
+    "lambda_eq": "weight of the equivariance loss (SEAM)",
+    "seam_scale": "rescaling factor of SEAM",
+    "cam_method": "CAM method of the scores",
+    "epochs": "epochs",
+    "batch_size": "batch size",
+    "optimizer": "optimiser",
+    "lr": "learning rate",
+    "momentum": "momentum",
+    "weight_decay": "weight decay",
+    "warmup_epochs": "learning-rate warm-up epochs",
+    "seed": "training seed(s)",
+    "deterministic": "deterministic kernels",
+    "amp": "mixed precision on the GPU",
+    "amp_dtype": "mixed-precision type",
+    "cpu_amp": "mixed precision on the CPU",
+    "torch_compile": "torch.compile",
+    "device": "device",
+    "num_workers": "data-loading workers",
+    "memory_budget_gib": "memory for in-memory data (GiB)",
+}
+
+
 def parameter_table(config: RunConfig, seeds: Sequence[int]) -> pd.DataFrame:
-    """The configuration as a two-column table (the seed column lists every seed of the chapter)."""
+    """The configuration in words, with each value and the parameter's name for papermill (the seed row
+    lists every seed of the chapter)."""
     values = {**config.to_dict(), "seed": ", ".join(str(s) for s in seeds)}
-    return pd.DataFrame({"parameter": list(values), "value": [str(v) for v in values.values()]}).set_index(
-        "parameter"
-    )
+    return pd.DataFrame(
+        {
+            "parameter": [PARAMETER_WORDS[name] for name in values],
+            "value": [str(value) for value in values.values()],
+            "papermill name": list(values),
+        }
+    ).set_index("parameter")
 
 
 def metrics_frame(results: Sequence[RunResult]) -> pd.DataFrame:
@@ -54,14 +102,18 @@ def localisation_frame(results: Sequence[RunResult]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("seed").dropna(axis=1, how="all")
 
 
-def mean_and_spread(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean and sample standard deviation over seeds (std is NaN for a single seed, shown as '-'),
-    in the unit and under the heading every chapter of the book shows the score with."""
-    summary = describe(frame)
-    scales = [SCORES[name].scale for name in summary.index]
-    summary[["mean", "std"]] = summary[["mean", "std"]].mul(scales, axis=0)
-    summary.index = [SCORES[name].heading for name in summary.index]
-    return summary
+def seed_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame with one row per seed turned into one row per score, under the heading, unit and
+    precision every chapter shows it with: a column per seed, then 'mean ± std' over seeds (narrow
+    enough for the text column with the five seeds of a study)."""
+    rows = {}
+    for name in frame.columns:
+        score = SCORES[name]
+        values = frame[name]
+        cells = {f"seed {seed}": score.text(value) for seed, value in values.items()}
+        cells["mean ± std"] = score.mean_std(values.mean(), values.std(ddof=1))
+        rows[score.heading] = cells
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("score")
 
 
 def plot_learning_curves(results: Sequence[RunResult]) -> plt.Figure:

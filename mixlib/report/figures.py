@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -101,7 +103,7 @@ def panel_height(table: pd.DataFrame) -> float:
     return EMPTY_PANEL_INCHES if unanswered(table) else 0.6 + ROW_HEIGHT_INCHES * len(table)
 
 
-def draw_message(axis, title: str, message: str) -> None:
+def draw_message(axis: Axes, title: str, message: str) -> None:
     """An unanswerable question keeps its panel, which says why in place of the rows."""
     axis.set_title(title, loc="left", fontsize=10)
     axis.text(0.5, 0.5, message, ha="center", va="center", fontsize=9, wrap=True, transform=axis.transAxes)
@@ -109,7 +111,7 @@ def draw_message(axis, title: str, message: str) -> None:
     axis.set_yticks([])
 
 
-def draw_rows(axis, title: str, table: pd.DataFrame, question: Question) -> None:
+def draw_rows(axis: Axes, title: str, table: pd.DataFrame, question: Question) -> None:
     """One row per configuration: its band of undetectable differences, its corrected interval and
     its estimate, coloured by verdict; a line at no difference."""
     rows = ordered_rows(table)
@@ -140,7 +142,7 @@ def draw_rows(axis, title: str, table: pd.DataFrame, question: Question) -> None
     axis.tick_params(axis="x", labelsize=8)
 
 
-def legend_handles(tables: Mapping[str, pd.DataFrame]) -> list:
+def legend_handles(tables: Mapping[str, pd.DataFrame]) -> list[Artist]:
     """A handle for every verdict the figure shows, and for the band of undetectable differences."""
     shown = {verdict for table in tables.values() for verdict in table["verdict"]}
     handles = [
@@ -193,6 +195,13 @@ def compact_cell(row: pd.Series, question: Question) -> str:
     return f"{question.text(row['estimate'])} [{low}, {high}] {row['verdict']}"
 
 
+def compact_cells(table: pd.DataFrame, question: Question) -> pd.Series:
+    """`compact_cell` of every row of a comparison table, indexed by configuration."""
+    return pd.Series(
+        [compact_cell(row, question) for _, row in table.iterrows()], index=table.index, dtype=object
+    )
+
+
 def compact_table(
     tables: Mapping[str, pd.DataFrame], questions: Mapping[str, Question] | None = None
 ) -> pd.DataFrame:
@@ -200,12 +209,7 @@ def compact_table(
     the question's precision; '–' where a configuration has no comparison for that question."""
     questions = questions or {}
     columns = {
-        title: pd.Series(
-            [compact_cell(row, questions.get(title, Question())) for _, row in table.iterrows()],
-            index=table.index,
-            dtype=object,
-        )
-        for title, table in tables.items()
+        title: compact_cells(table, questions.get(title, Question())) for title, table in tables.items()
     }
     order = list(dict.fromkeys(name for table in tables.values() for name in table.index))
     frame = pd.DataFrame(columns, index=pd.Index(order, name="configuration"), columns=list(tables))

@@ -276,7 +276,8 @@ def overview_markdown(chapter: LatencyChapter, profile_name: str, profile_title:
 
 
 def models_table(chapter: LatencyChapter) -> pd.DataFrame:
-    """One row per architecture or reference model: who it stands for and its batch-1 cost."""
+    """One column per architecture or reference model (a profile has one or two: transposed, the table
+    fits the text column), one row per property: who it stands for and its batch-1 cost."""
     rows = []
     for report in chapter.reports:
         architecture, cost = report["architecture"], report["cost"]
@@ -288,14 +289,14 @@ def models_table(chapter: LatencyChapter) -> pd.DataFrame:
                 "input": f"{architecture.input_size}x{architecture.input_size}",
                 "classes": architecture.num_classes,
                 "output stride": architecture.output_stride,
-                "parameters (M)": cost["params_m"],
-                "GMACs": cost["gmacs"],
-                "GFLOPs": cost["gflops"],
-                "weights FP16 (MB)": cost["weights_mb_fp16"],
-                "activations FP32 (MB)": cost["activation_mb_fp32"],
+                "parameters (M)": f"{cost['params_m']:#.3g}",
+                "GMACs": f"{cost['gmacs']:#.3g}",
+                "GFLOPs": f"{cost['gflops']:#.3g}",
+                "weights FP16 (MB)": f"{cost['weights_mb_fp16']:#.3g}",
+                "activations FP32 (MB)": f"{cost['activation_mb_fp32']:#.3g}",
             }
         )
-    return pd.DataFrame(rows).set_index("model").round(3)
+    return pd.DataFrame(rows).set_index("model").T
 
 
 def _ms(value: float) -> str:
@@ -439,21 +440,36 @@ def hardware_note() -> str:
 
 
 def anchors_table() -> pd.DataFrame:
-    """The published measurements the projection is fitted to, with their roofline bounds and sources."""
+    """The published measurements the projection is fitted to, with their roofline bounds: one column
+    per anchor (two), so that the table fits the text column; `anchor_sources` cites them."""
     calibration = default_calibration().to_dict()
     rows = [
         {
             "anchor": a["name"],
             "model": f"{a['model']}, {a['input_size']}x{a['input_size']}, {a['num_classes']} classes",
             "precision": a["precision"].upper(),
-            "published (ms)": a["latency_ms"],
+            "published (ms)": f"{a['latency_ms']:#.3g}",
             "statistic": a["statistic"],
-            "roofline bound B (ms)": round(a["roofline_bound_ms"], 4),
-            "source": a["citation"],
+            "roofline bound B (ms)": f"{a['roofline_bound_ms']:#.3g}",
         }
         for a in calibration["anchors"]
     ]
-    return pd.DataFrame(rows).set_index("anchor")
+    return pd.DataFrame(rows).set_index("anchor").T
+
+
+def citations_markdown(entries: list[tuple[str, str]]) -> str:
+    """Sources as a Markdown list: their file paths are too long for a table cell."""
+    return "Sources:\n\n" + "\n".join(f"- {name}: {citation}" for name, citation in entries)
+
+
+def anchor_sources() -> str:
+    return citations_markdown(
+        [(a["name"], a["citation"]) for a in default_calibration().to_dict()["anchors"]]
+    )
+
+
+def held_out_sources() -> str:
+    return citations_markdown([(h["name"], h["citation"]) for h in held_out_check()])
 
 
 def fit_note() -> str:
@@ -473,27 +489,27 @@ def fit_note() -> str:
 
 
 def held_out_table() -> pd.DataFrame:
-    """The published figures that were kept out of the fit, against their projection."""
+    """The published figures that were kept out of the fit, against their projection: one column per
+    figure, as for the anchors (`held_out_sources` cites them)."""
     rows = [
         {
             "held out": h["name"],
-            "published (ms)": h["measured_ms"],
-            "projected (ms)": None if h["projected_ms"] is None else round(h["projected_ms"], 3),
+            "published (ms)": f"{h['measured_ms']:#.3g}",
+            "projected (ms)": "–" if h["projected_ms"] is None else f"{h['projected_ms']:#.3g}",
             "error (%)": None if h["error_pct"] is None else round(h["error_pct"], 1),
             "projected range (ms)": f"{h['range_ms'][0]:.3f}-{h['range_ms'][1]:.3f}",
-            "inside the range": h["inside_range"],
-            "source": h["citation"],
+            "inside the range": "yes" if h["inside_range"] else "no",
         }
         for h in held_out_check()
     ]
-    return pd.DataFrame(rows).set_index("held out")
+    return pd.DataFrame(rows).set_index("held out").T
 
 
 def exports_table(chapter: LatencyChapter) -> pd.DataFrame:
     """The ONNX files written for the device, with their check against PyTorch."""
     rows = [
         {
-            "file": export["path"],
+            "file": Path(export["path"]).name,  # the folder, runs/<profile>/onnx/, is named in the text
             "configuration": export["configuration"],
             "model": export["model"],
             "size (MB)": round(export["size_mb"], 1),

@@ -254,3 +254,13 @@ def measured_epoch_seconds(folders: list[RunFolder]) -> float | None:
         except (OSError, ValueError, KeyError):  # no run yet, or a damaged history: nothing measured
             continue
     return sum(seconds) / len(seconds) if seconds else None
+
+
+def profile_line(name: str, title: str, configurations: list[str], seeds: list[int]) -> str:
+    """The one line a chapter opens with about the profile it was built from (MyST), pointing to the
+    findings page, which describes the profile once for the whole book."""
+    seed_list = ", ".join(str(seed) for seed in seeds)
+    return (
+        f"Profile **{name}** ({title}): {len(configurations)} configuration(s), seed(s) {seed_list}; "
+        "see {doc}`the findings <findings>` for what it is and how it was sized."
+    )

@@ -10,21 +10,21 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from mixlib.report.figures import Question, compact_cells
 from mixlib.report.image_scores import compare_runs, load_test_sample
-from mixlib.report.scores import SCORES
+from mixlib.report.scores import SCORES, shown_scores
 from mixlib.report.statistics import (
     DETECTABLE_RULE,
     TOO_FEW_SEEDS,
-    comparison_texts,
-    mean_std_text,
     per_configuration,
     smallest_detectable,
 )
 from mixlib.runs import application_probability, finished_runs
 
 SUMMARY_METRICS = ("accuracy", "macro_f1", "ece", "macro_fpr", "epoch_seconds")
-# metrics compared with the baseline (paired by seed, Holm-corrected)
+# metrics compared with the baseline (paired by seed, Holm-corrected): the headline table
 COMPARED = ("accuracy", "ece")
+DETAILS = ("macro_f1", "macro_fpr", "epoch_seconds")
 
 
 def collect_runs(runs_dir: str | Path, configurations: Sequence[str], seeds: Sequence[int]) -> pd.DataFrame:
@@ -65,13 +65,36 @@ def summarise(runs: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
         table[f"{metric}_diff"] = comparison["estimate"]
         table[f"{metric}_diff_detectable"] = comparison["detectable"]
         table[f"{metric}_diff_verdict"] = comparison["verdict"]
-        table[f"{metric}_diff_text"] = comparison_texts(comparison, SCORES[metric].scale)
+        question = Question(scale=SCORES[metric].scale, digits=SCORES[metric].digits)
+        table[f"{metric}_diff_text"] = compact_cells(comparison, question)
         table.loc[baseline, [f"{metric}_diff_verdict", f"{metric}_diff_text"]] = "baseline"
     return table
 
 
-def display_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Percentages as 'mean ± std' strings and the comparisons with the baseline, for the book."""
+def mean_std_column(summary: pd.DataFrame, metric: str) -> list[str]:
+    score = SCORES[metric]
+    return [
+        score.mean_std(m, s) for m, s in zip(summary[f"{metric}_mean"], summary[f"{metric}_std"], strict=True)
+    ]
+
+
+def headline_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """What the results page is about, narrow enough for the text column: accuracy and calibration as
+    'mean ± std', each with its paired comparison with the baseline ('estimate [interval] verdict'), and
+    the training time per epoch relative to the baseline's."""
+    shown = pd.DataFrame(index=summary.index)
+    for metric in COMPARED:
+        shown[SCORES[metric].heading] = mean_std_column(summary, metric)
+        if f"{metric}_diff_text" in summary:
+            shown[f"Δ {SCORES[metric].name} vs baseline (pts)"] = summary[f"{metric}_diff_text"]
+    if "epoch_time_vs_baseline" in summary:
+        shown["epoch time vs baseline"] = summary["epoch_time_vs_baseline"].map(lambda v: f"{v:#.3g}x")
+    return shown
+
+
+def details_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The rest of each configuration: method, how often a batch was transformed, seeds, the other
+    scores ('mean ± std')."""
     shown = pd.DataFrame(index=summary.index)
     shown["method"] = summary["method"]
     if "application_probability" in summary:
@@ -79,18 +102,14 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
             lambda p: "–" if np.isnan(p) else f"{p:.2f}"
         )
     shown["seeds"] = summary["seeds"]
-    for metric in SUMMARY_METRICS:
-        score = SCORES[metric]
-        shown[score.heading] = [
-            mean_std_text(m, s, score.digits, score.scale)
-            for m, s in zip(summary[f"{metric}_mean"], summary[f"{metric}_std"], strict=True)
-        ]
-    if "epoch_time_vs_baseline" in summary:
-        shown["epoch time vs baseline"] = summary["epoch_time_vs_baseline"].map(lambda v: f"{v:.2f}x")
-    for metric in COMPARED:
-        if f"{metric}_diff_text" in summary:
-            shown[f"Δ {SCORES[metric].name} vs baseline (pts)"] = summary[f"{metric}_diff_text"]
+    for metric in DETAILS:
+        shown[SCORES[metric].heading] = mean_std_column(summary, metric)
     return shown
+
+
+def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration and seed, every summary score in its shown unit and precision."""
+    return shown_scores(runs.set_index(["configuration", "seed"]), SUMMARY_METRICS)
 
 
 def detectable_statement(summary: pd.DataFrame) -> str:

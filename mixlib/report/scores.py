@@ -5,10 +5,17 @@ a run's metrics.json that every chapter reads scores from.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import pandas as pd
+
 from mixlib.cams import IOU_THRESHOLDS
+from mixlib.report.statistics import mean_std_text
+
+NO_BREAK = "\u00a0"
 
 
 @dataclass(frozen=True)
@@ -18,17 +25,36 @@ class Score:
     scale: float = 1.0  # accuracy-like scores are stored as fractions, localisation percentages as 0-100
     digits: int = 2
     better: str | None = "higher"  # or "lower"; None: neither way is better
+    significant: bool = False  # `digits` counts significant figures (times), not decimals
+
+    def decimals(self, shown: float) -> int:
+        """The decimals of a value in the shown unit: `digits`, or as many as leave `digits`
+        significant figures."""
+        if not self.significant or not np.isfinite(shown) or shown == 0:
+            return self.digits
+        return max(0, self.digits - 1 - math.floor(math.log10(abs(shown))))
+
+    def text(self, value: float) -> str:
+        """A stored value in the shown unit and precision ('–' for none)."""
+        shown = value * self.scale
+        return f"{shown:.{self.decimals(shown)}f}" if np.isfinite(shown) else "–"
+
+    def mean_std(self, mean: float, std: float) -> str:
+        """'mean ± std' in the shown unit, both with the mean's decimals, joined by no-break spaces so
+        that a narrow table column never splits it."""
+        text = mean_std_text(mean, std, self.decimals(mean * self.scale), self.scale)
+        return text.replace(" ± ", f"{NO_BREAK}±{NO_BREAK}")
 
 
 CLASSIFICATION: dict[str, Score] = {
-    "accuracy": Score("accuracy %", "accuracy", 100.0),
-    "macro_precision": Score("macro precision %", "macro precision", 100.0),
-    "macro_recall": Score("macro recall %", "macro recall", 100.0),
-    "macro_f1": Score("macro F1 %", "macro F1", 100.0),
-    "macro_fpr": Score("macro FPR %", "macro FPR", 100.0, better="lower"),
+    "accuracy": Score("accuracy %", "accuracy", 100.0, digits=1),
+    "macro_precision": Score("macro precision %", "macro precision", 100.0, digits=1),
+    "macro_recall": Score("macro recall %", "macro recall", 100.0, digits=1),
+    "macro_f1": Score("macro F1 %", "macro F1", 100.0, digits=1),
+    "macro_fpr": Score("macro FPR %", "macro FPR", 100.0, digits=1, better="lower"),
     "ece": Score("ECE % (15 bins)", "ECE", 100.0, better="lower"),
     "nll": Score("test NLL", "test NLL", digits=3, better="lower"),
-    "epoch_seconds": Score("s / epoch", "time per epoch", better="lower"),
+    "epoch_seconds": Score("s / epoch", "time per epoch", digits=3, better="lower", significant=True),
 }
 # box accuracy at each IoU threshold, a column of its own: box_acc_0.3 ...
 BOX_ACCURACY_COLUMNS = {f"box_acc_{delta:.1f}": f"{delta:.1f}" for delta in IOU_THRESHOLDS}
@@ -66,6 +92,15 @@ def localisation_scalars(localisation: Mapping) -> dict:
     coverage = localisation.get("part_coverage", {})
     row.update({key: coverage[key] for key in PART_COVERAGE if key in coverage})
     return row
+
+
+def shown_scores(frame: pd.DataFrame, scores: Sequence[str]) -> pd.DataFrame:
+    """The given score columns of `frame` (one row per run) as text in their shown unit and precision,
+    under their headings; scores the frame lacks or has no value of are left out."""
+    present = [score for score in scores if score in frame and frame[score].notna().any()]
+    return pd.DataFrame(
+        {SCORES[score].heading: frame[score].map(SCORES[score].text) for score in present}, index=frame.index
+    )
 
 
 def run_scores(metrics: Mapping) -> dict:
