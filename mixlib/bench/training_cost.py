@@ -49,6 +49,7 @@ import pandas as pd
 import torch
 
 from mixlib.bench.timing import seconds
+from mixlib.checks import check_int
 from mixlib.config import RunConfig
 from mixlib.data import ImageTensors
 from mixlib.files import atomic_write_json, read_json
@@ -96,8 +97,8 @@ def measure_training_cost(
         ]
         device = common_device(contenders)
         for contender in contenders:
-            for step in range(warmup_steps):
-                contender.trainer.train_step(contender.batches[step % steps_per_round], *generators(seed))
+            set_deterministic(contender.trainer.config.deterministic)
+            run_steps(contender, warmup_steps, *generators(seed))
         set_up = time.perf_counter() - start
         measurements = timed_rounds(contenders, rounds, seed)
     return {
@@ -120,13 +121,9 @@ def check_setting(
 ) -> None:
     if not configurations:
         raise ValueError("configurations is empty: there is nothing to measure")
-    for name, value, low in (
-        ("rounds", rounds, 1),
-        ("steps_per_round", steps_per_round, 1),
-        ("warmup_steps", warmup_steps, 0),
-    ):
-        if not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    check_int("rounds", rounds, 1)
+    check_int("steps_per_round", steps_per_round, 1)
+    check_int("warmup_steps", warmup_steps, 0)
 
 
 def build_contender(name: str, config: RunConfig, folder: Path, steps: int, seed: int) -> Contender:
@@ -195,15 +192,16 @@ def timed_rounds(contenders: list[Contender], rounds: int, seed: int) -> list[di
 
 def time_block(contender: Contender, seed: int) -> float:
     """Seconds per step of one pass over the contender's fixed batches, generators seeded by `seed`."""
-    trainer = contender.trainer
-    set_deterministic(trainer.config.deterministic)  # a global switch: each configuration's own
+    set_deterministic(contender.trainer.config.deterministic)  # a global switch: each configuration's own
     data, mixing = generators(seed)
+    count = len(contender.batches)
+    return seconds(lambda: run_steps(contender, count, data, mixing), contender.trainer.device) / count
 
-    def steps() -> None:
-        for batch in contender.batches:
-            trainer.train_step(batch, data, mixing)
 
-    return seconds(steps, trainer.device) / len(contender.batches)
+def run_steps(contender: Contender, count: int, data: torch.Generator, mixing: torch.Generator) -> None:
+    """`count` training steps, going round the contender's fixed batches."""
+    for step in range(count):
+        contender.trainer.train_step(contender.batches[step % len(contender.batches)], data, mixing)
 
 
 def describe(contender: Contender) -> dict:
