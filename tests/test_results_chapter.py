@@ -56,7 +56,8 @@ def test_mean_spread_and_paired_verdicts():
         "noisy": "no detectable difference",
         "single": "not resolved",
     }
-    assert table.loc["big-gain", "ece_diff_verdict"] == "no detectable difference"  # identical ECE
+    # identical ECE on every run: no noise to estimate, so no verdict either way (never a certain one)
+    assert table.loc["big-gain", "ece_diff_verdict"] == "not resolved"
     shown = headline_table(table)
     assert list(shown.columns) == [
         "accuracy %",
@@ -72,7 +73,7 @@ def test_mean_spread_and_paired_verdicts():
     assert shown.loc["noisy", "Δ accuracy vs baseline (pts)"].endswith("] no detectable difference")
     # one paired seed: 0.90 - 0.60 on seed 0, no interval
     assert shown.loc["single", "Δ accuracy vs baseline (pts)"] == "+30.0, not resolved"
-    assert shown.loc["big-gain", "Δ ECE vs baseline (pts)"] == "+0.00 [+0.00, +0.00] no detectable difference"
+    assert shown.loc["big-gain", "Δ ECE vs baseline (pts)"] == "+0.00, not resolved"
     assert shown.loc["noisy", "epoch time vs baseline"] == "2.00x"  # three significant digits
     details = details_table(table)
     assert list(details.columns) == ["method", "seeds", "macro F1 %", "macro FPR %", "s / epoch"]

@@ -66,6 +66,7 @@ MIN_PAIRED_SEEDS = 2
 DIRECTIONS = ("higher", "lower", None)  # which way a score is better; None: neither
 NOT_RESOLVED = "not resolved"
 NO_DIFFERENCE = "no detectable difference"
+ROUNDING_VARIANCE = 1e-20  # a variance this small is floating-point rounding of equal scores, not noise
 NORMAL_DF = 1e4  # above this many degrees of freedom the t distributions are taken as normal
 DETECTABLE_RULE = (
     "the true difference this run would call with 80 % power at Holm's strictest level, estimated "
@@ -246,7 +247,7 @@ def paired_test(
         test_variance = shared
     if seed_variance + test_variance < floor:
         test_variance, test_df = floor - seed_variance, float("inf")
-    if seed_variance + test_variance <= 0:
+    if seed_variance + test_variance <= ROUNDING_VARIANCE:
         return PairedTest(estimate, 0.0, seed_df, 0.0, test_df, seeds, null, log_scale, NO_VARIATION)
     return PairedTest(estimate, seed_variance, seed_df, test_variance, test_df, seeds, null, log_scale)
 
