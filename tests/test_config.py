@@ -25,7 +25,8 @@ from mixlib.config import FIELD_CHECKS, PACKAGE, RunConfig, code_version
         ("epochs", True, "epochs must be an integer >= 1, got True"),
         ("batch_size", True, "batch_size must be a positive integer or 'auto', got True"),
         ("lr", "abc", r"lr must be a number in \(0.0, inf\), got 'abc'"),
-        ("seed", -1, "seed must be an integer >= 0"),
+        ("seed", -1, r"seed must be an integer in \[0, 4294967295\]"),
+        ("seed", 2**32, r"seed must be an integer in \[0, 4294967295\]"),
         ("data_root", 3, "data_root must be a non-empty string"),
         ("method", ["mixup"], "method must be a non-empty string"),  # the name itself: mixlib.runs.recipes
         ("short_classes", "skip", "unknown short_classes 'skip'; allowed values: fail, drop"),
