@@ -181,6 +181,7 @@ def test_every_file_of_a_run_gets_the_mode_the_umask_gives(tmp_path, tiny_config
 
 HOLD_LOCK = """
 import sys, time
+import pandas as pd
 from mixlib.files import exclusive_lock
 with exclusive_lock(sys.argv[1], "the test's file"):
     print("held", flush=True)
@@ -213,10 +214,11 @@ def test_a_locked_file_names_its_holder_and_is_free_when_the_holder_dies(tmp_pat
 
 TRAIN_WHEN_BOTH_ARE_READY = """
 import sys, time
+import pandas as pd
 from pathlib import Path
 from mixlib.config import RunConfig
 from mixlib.runs import train
-train.localisation_scores = lambda *args, **kwargs: {}
+train.localisation_scores = lambda *args, **kwargs: ({}, pd.DataFrame())
 run_dir, me, other = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 me.touch()
 while not other.exists():  # both processes ask for the run at the same moment

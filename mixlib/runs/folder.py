@@ -50,6 +50,7 @@ CONFIG = "config.json"
 METRICS = "metrics.json"
 PREDICTIONS = "predictions.csv"
 PREDICTION_COLUMNS = ("label", "predicted", "confidence")  # then logit_<k> and the localisation columns
+OPTIONAL_PREDICTIONS = ("part_ratio", "body_ratio")  # NaN where an image has no part (or no CAM mass)
 LOCK = ".lock"
 # what a finished run's records must hold: what `mixlib.runs.train` writes and the chapters read
 METRICS_KEYS = (
@@ -197,14 +198,17 @@ def whole_history(path: Path, config: RunConfig) -> pd.DataFrame:
 
 
 def whole_predictions(path: Path, config: RunConfig | None = None) -> pd.DataFrame:
-    """One complete row per test image with the contract's columns (`PREDICTION_COLUMNS`)."""
+    """One complete row per test image: the file ends its last line (a cut one does not) and every
+    column but the part and body ratios (undefined for an image without a part) has a value."""
     try:
+        whole = Path(path).read_bytes().endswith(b"\n")
         frame = pd.read_csv(path)
     except (ValueError, UnicodeDecodeError) as error:  # pandas' ParserError and EmptyDataError included
         raise DamagedFile(f"{path} is damaged: {error}") from error
     missing = [column for column in PREDICTION_COLUMNS if column not in frame]
-    if missing or frame[list(PREDICTION_COLUMNS)].isna().any().any() or frame.empty:
-        raise DamagedFile(f"{path} is damaged: the column(s) {list(PREDICTION_COLUMNS)} are missing or incomplete")
+    required = frame.drop(columns=[c for c in OPTIONAL_PREDICTIONS if c in frame])
+    if missing or frame.empty or not whole or required.isna().any().any():
+        raise DamagedFile(f"{path} is damaged: it does not hold one whole row per test image")
     return frame
 
 
