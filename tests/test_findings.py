@@ -91,7 +91,7 @@ def test_a_clear_gain_is_named_with_its_interval(tmp_path, monkeypatch, profile)
     assert "could have gone unseen" in answer
     # a 'worse' of a mixing method would carry the budget; nothing here is worse
     assert "holds at this budget" not in answer
-    place = page.localisation_answer(found)
+    place = page.localisation_answer(found, {})
     assert "centre-Gaussian map that uses no model scores MaxBoxAccV2" in place
     assert "Distance from the centre guess: `baseline` " in place and "; `cutmix` " in place
     assert "**Part versus whole.** The baseline's CAM puts 2.00x" in place
@@ -129,7 +129,7 @@ def test_no_difference_is_said_with_the_interval_and_the_detectable_size(tmp_pat
     assert "could have gone unseen" in answer
     assert "the baseline is the safe choice" in answer and "Use `" not in answer
     assert "--data-root /data/folder" in page.how_to_read(found)
-    place = page.localisation_answer(found)
+    place = page.localisation_answer(found, {})
     assert "no bounding boxes" in place and "MaxBoxAccV2" in place and "PxAP" in place
     assert page.this_run_localisation(found, "max_box_acc_v2")["cam"] == "unavailable (no boxes)"
 

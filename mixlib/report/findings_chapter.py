@@ -92,7 +92,9 @@ class Findings:
         """Every configuration against the baseline on `metric` (seeds and test images, Holm)."""
         return compare_runs(self.runs, metric, self.baseline, direction, self.test_sample)
 
+    @functools.cached_property
     def against_centre(self) -> pd.DataFrame:
+        """Every configuration's MaxBoxAccV2 against the centre guess (seeds and test images, Holm)."""
         return compare_with_centre(self.runs, self.centre, self.test_sample)
 
 
@@ -317,7 +319,7 @@ def recommendation(findings: Findings, accuracy: pd.DataFrame, ece: pd.DataFrame
     )
 
 
-def localisation_answer(findings: Findings) -> str:
+def localisation_answer(findings: Findings, sizing: Mapping[str, Any]) -> str:
     """The discriminative region problem: CAMs against the baseline's and the centre guess."""
     if not findings.has_boxes:
         return (
@@ -329,13 +331,17 @@ def localisation_answer(findings: Findings) -> str:
     lines = [
         f"- **CAMs against a fixed guess.** A centre-Gaussian map that uses no model scores MaxBoxAccV2 "
         f"{centre:.1f} % on these test images. "
-        + family_sentence(findings.against_centre(), "MaxBoxAccV2", 1, 1, " pts", "this centre guess")
+        + family_sentence(findings.against_centre, "MaxBoxAccV2", 1, 1, " pts", "this centre guess")
+        + budget_caveat(findings, findings.against_centre, sizing)
         + distance_from_centre(findings)
         + f" (CAM maps of {size}x{size} cells; Choe et al. 2020 score 14x14 or 28x28 maps.)"
     ]
     if findings.baseline is not None:
         boxes = findings.compare("max_box_acc_v2", "higher")
-        lines.append(f"- **Localisation.** {family_sentence(boxes, 'MaxBoxAccV2', 1, 1, ' pts')}")
+        lines.append(
+            f"- **Localisation.** {family_sentence(boxes, 'MaxBoxAccV2', 1, 1, ' pts')}"
+            + budget_caveat(findings, boxes, sizing)
+        )
     if findings.has_masks and findings.baseline is not None:
         lines.append(f"- **Part versus whole.** {part_sentence(findings)}")
     elif not findings.has_masks:
@@ -349,7 +355,7 @@ def localisation_answer(findings: Findings) -> str:
 def distance_from_centre(findings: Findings) -> str:
     """How far the baseline's CAMs and those of the configuration chosen on validation are from the
     centre guess, each with its corrected interval."""
-    against_centre = findings.against_centre()
+    against_centre = findings.against_centre
     texts = comparison_texts(against_centre, 1, 1, " pts")
     named = dict.fromkeys(n for n in (findings.baseline, recommended(findings)) if n is not None)
     return " Distance from the centre guess: " + "; ".join(f"`{name}` {texts[name]}" for name in named) + "."
@@ -439,7 +445,7 @@ def glance_tables(findings: Findings) -> tuple[dict[str, pd.DataFrame], dict[str
     tables = {
         ACCURACY_PANEL: findings.compare("accuracy", "higher") if findings.baseline else empty,
         ECE_PANEL: findings.compare("ece", "lower") if findings.baseline else empty,
-        CENTRE_PANEL: findings.against_centre() if findings.has_boxes else empty,
+        CENTRE_PANEL: findings.against_centre if findings.has_boxes else empty,
         COST_PANEL: cost if cost is not None else empty,
     }
     return tables, reasons
