@@ -144,6 +144,7 @@ def test_a_worse_mixing_method_carries_the_budget_and_the_pilot_trend(tmp_path, 
     )
     answer = page.accuracy_answer(found, SIZING)
     assert "worse: `mixup`" in answer
+    assert found.mixes_images("mixup") and not found.mixes_images("baseline")
     assert "holds at this budget of 3 epochs only" in answer
     assert "`mixup` -5.0 pts at 3 epochs, +2.0 at 6" in answer
 

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from mixlib.bench import training_cost
 from mixlib.config import RunConfig
 from mixlib.latency.table import latency_report, onnx_stem
-from mixlib.mixing import MIXING
+from mixlib.mixing import MIXING, mixes_two_images
 from mixlib.models import choose_output_stride, create_model
 from mixlib.report import figures
 from mixlib.report.cams_chapter import (
@@ -49,6 +49,7 @@ from mixlib.runs import FinishedRun, finished_runs
 # found from the package, as the mixing chapter finds methods.yml: nbval runs templates in notebooks/
 PUBLISHED = Path(__file__).resolve().parents[2] / "book" / "published.yml"
 MASK_SCORES = ("PxAP", "part-versus-whole coverage")
+PROXY_METHOD = "proxy"  # Proxy Attention's recipe (mixlib.runs.recipes): judged at the same budgets as mixing
 ORIN_PRECISIONS = ("fp16", "int8")
 
 
@@ -87,6 +88,12 @@ class Findings:
 
     def method_of(self, configuration: str) -> str:
         return str(self.runs.loc[self.runs["configuration"] == configuration, "method"].iloc[0])
+
+    def mixes_images(self, configuration: str) -> bool:
+        """Whether the configuration trains with a two-image mixing method (Proxy Attention counts:
+        it is judged at the same budgets)."""
+        method = self.method_of(configuration)
+        return method == PROXY_METHOD or (method in MIXING and mixes_two_images(MIXING.get(method)))
 
     def compare(self, metric: str, direction: str | None) -> pd.DataFrame:
         """Every configuration against the baseline on `metric` (seeds and test images, Holm)."""
@@ -237,7 +244,7 @@ def family_sentence(
 def budget_caveat(findings: Findings, table: pd.DataFrame, sizing: Mapping[str, Any]) -> str:
     """Every 'worse' of a mixing method comes with the budget it was measured at, and the profile's
     pilot trend where it has one: mixing methods are known to need longer schedules."""
-    worse = [n for n in table.index[table["verdict"] == "worse"] if findings.method_of(n) in MIXING]
+    worse = [n for n in table.index[table["verdict"] == "worse"] if findings.mixes_images(n)]
     if not worse:
         return ""
     trend = pilot_trend(sizing.get("pilot"))

@@ -265,20 +265,22 @@ def comparison_row(
     }
 
 
-def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
-    """The comparison as 'mean ± std' strings, for the book."""
-    if table.empty:
-        return table
-    shown = table[["proxy configuration", "compared with", "metric"]].copy()
-    shown["paired seeds"] = table["seeds"]
-    shown["proxy"] = [
-        mean_std_text(m, s) for m, s in zip(table["proxy mean"], table["proxy std"], strict=True)
-    ]
-    shown["reference"] = [
-        mean_std_text(m, s) for m, s in zip(table["reference mean"], table["reference std"], strict=True)
-    ]
-    shown["Δ (paired, Holm 95 %)"] = table["comparison"]
-    return shown.set_index(["proxy configuration", "compared with", "metric"])
+def comparison_tables(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The comparison for the book: one narrow table per proxy configuration and reference (its title,
+    then one row per metric with 'mean ± std' strings), so that none is wider than the text column."""
+    parts = []
+    for (name, compared), part in table.groupby(["proxy configuration", "compared with"], sort=False):
+        shown = pd.DataFrame(index=pd.Index(part["metric"], name="metric"))
+        shown["paired seeds"] = part["seeds"].to_numpy()
+        shown["proxy"] = [
+            mean_std_text(m, s) for m, s in zip(part["proxy mean"], part["proxy std"], strict=True)
+        ]
+        shown["reference"] = [
+            mean_std_text(m, s) for m, s in zip(part["reference mean"], part["reference std"], strict=True)
+        ]
+        shown["Δ (paired, Holm 95 %)"] = part["comparison"].to_numpy()
+        parts.append((f"`{name}` against {compared}", shown))
+    return parts
 
 
 def cost_table(report: ProxyReport) -> pd.DataFrame:
