@@ -411,8 +411,9 @@ def cost_answer(findings: Findings) -> str:
         f"- **Training cost.** Each configuration's training step was timed alone, in "
         f"{record['setting']['rounds']} interleaved rounds on the same batches "
         f"({training_cost.setting_text(record)}) "
-        f"The baseline's step took {base * 1000:.3g} ms. Step time relative to the baseline's (geometric "
-        f"mean of the per-round ratios, Holm-corrected interval over rounds): {ratios}. Detectably slower: "
+        f"The baseline's step took {float(f'{base * 1000:.3g}'):g} ms. Step time relative to the "
+        f"baseline's (geometric mean of the per-round ratios, Holm-corrected interval over rounds): "
+        f"{ratios}. Detectably slower: "
         f"{', '.join(named['worse']) or 'none'}; detectably faster: {', '.join(named['better']) or 'none'}. "
         "Proxy Attention's extra proxy batches per epoch are in the training-cost chapter, not in its step."
     )
