@@ -11,10 +11,13 @@ import pytest
 import torch
 
 from mixlib.cli import main
+from mixlib.report import runner
 from mixlib.report.chapters import SUMMARY_CHAPTERS, TOC, table_of_contents
 from mixlib.report.cluster import plan_workers
 from mixlib.report.profiles import load_profile
 from mixlib.runs import RunFolder, run_folder, train_run
+from mixlib.runs.folder import METRICS
+from mixlib.training import CHECKPOINT, HISTORY
 
 
 @pytest.mark.slow
@@ -131,3 +134,36 @@ def test_failing_configuration_is_named_and_exits_non_zero(built, tmp_path, caps
     assert "1 of 2 run(s) unchanged, 1 to run" in captured.out
     assert "fine: unchanged, reusing" in captured.out
     assert "FAILED configuration 'no-images', seed 0: " in captured.err
+
+
+@pytest.mark.slow
+def test_damaged_records_of_finished_runs_recover_on_the_next_report(built, capsys):
+    """A truncated metrics.json, checkpoint.pt or history.csv is set aside and its run resumed or
+    retrained, with the metrics it had. The summary chapters (rerun on every report, and slow) are
+    left out: the configuration chapters, which load every run, read the recovered ones."""
+    runs_dir = built / "runs" / "smoke"
+    damaged = {("baseline", 0): METRICS, ("baseline", 1): CHECKPOINT, ("label-smoothing", 0): HISTORY}
+    folders = {key: run_folder(runs_dir, *key) for key in damaged}
+    before = {key: folder.read_metrics() for key, folder in folders.items()}
+    capsys.readouterr()
+    for key, record in damaged.items():
+        path = folders[key].path / record
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.MonkeyPatch.context() as patch, pytest.warns(UserWarning, match="is damaged") as caught:
+        patch.chdir(built)
+        patch.setattr(runner, "SUMMARY_CHAPTERS", ())
+        assert main(["report", "--profile", "smoke", "--workers", "2", "--no-build"]) == 0
+    captured = capsys.readouterr()
+    assert "1 of 4 run(s) unchanged, 3 to run" in captured.out
+    last_line = captured.out.rstrip().splitlines()[-1]
+    assert last_line.endswith("book sources written to book/generated/ (book not built)")
+    warned = " ".join(str(warning.message) for warning in caught)
+    for key, record in damaged.items():
+        folder = folders[key]
+        assert f"{folder.path / record} is damaged" in warned  # the warning names the run
+        assert len(list(folder.path.glob(f"{record}.damaged-*"))) == 1
+        after = folder.read_metrics()
+        if record == CHECKPOINT:  # one epoch: trained again from scratch, to the same weights
+            after.pop("epoch_seconds"), before[key].pop("epoch_seconds")
+        assert after == before[key], key
+    assert len(list((folders["baseline", 0].path / "tensorboard").iterdir())) == 1  # nothing trained again
