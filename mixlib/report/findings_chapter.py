@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,9 @@ class Findings:
     config: RunConfig  # the first run's settings (shared by all configurations but the method)
     num_classes: int
     baseline: str | None
+    # (metric, direction) -> comparison: the page asks for accuracy, ECE and MaxBoxAccV2 in several
+    # places, and each comparison resamples every run's test images
+    comparisons: dict[tuple[str, str | None], pd.DataFrame] = field(default_factory=dict, repr=False)
 
     @property
     def seeds(self) -> list[int]:
@@ -97,7 +100,12 @@ class Findings:
 
     def compare(self, metric: str, direction: str | None) -> pd.DataFrame:
         """Every configuration against the baseline on `metric` (seeds and test images, Holm)."""
-        return compare_runs(self.runs, metric, self.baseline, direction, self.test_sample)
+        key = (metric, direction)
+        if key not in self.comparisons:
+            self.comparisons[key] = compare_runs(
+                self.runs, metric, self.baseline, direction, self.test_sample
+            )
+        return self.comparisons[key]
 
     @functools.cached_property
     def against_centre(self) -> pd.DataFrame:
