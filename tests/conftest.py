@@ -157,3 +157,13 @@ def parsed_bench_args(bench_module, argv: list[str], **overrides) -> argparse.Na
     for name, value in overrides.items():
         setattr(args, name, value)
     return args
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """torch on one thread while a module's tests run, then back to what it had: tiny models run
+    faster on one thread, and far faster on a CPU shared with other processes."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

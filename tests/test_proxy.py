@@ -36,13 +36,7 @@ def proxy_config(tiny_config) -> RunConfig:
     return tiny_config.replace(method="proxy", method_params=KEEP, epochs=3)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread, and far faster on a CPU shared with other processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: torch on one thread for the module
 
 
 # -- schedule and parameters ---------------------------------------------------------------------

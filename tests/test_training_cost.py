@@ -29,13 +29,7 @@ TEMPLATE = REPOSITORY / "notebooks" / "training_cost.ipynb"
 ROUNDS, STEPS, WARMUP = 3, 2, 1
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread, and far faster on a CPU shared with other processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: torch on one thread for the module
 
 
 @pytest.fixture(scope="module")
