@@ -21,7 +21,6 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 from mixlib.cams import CAM_METHODS
@@ -140,6 +139,10 @@ FIELD_CHECKS: dict[str, Check] = {
 }
 
 
+# fields only the evaluation of a trained checkpoint reads: changing one re-evaluates, it retrains nothing
+EVALUATION_FIELDS = ("cam_method",)
+
+
 @dataclass(frozen=True)
 class RunConfig:
     # data
@@ -245,6 +248,10 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def training_parameters(self) -> dict[str, Any]:
+        """Every field but those only evaluation reads (`EVALUATION_FIELDS`): what a checkpoint depends on."""
+        return {k: v for k, v in self.to_dict().items() if k not in EVALUATION_FIELDS}
+
     def replace(self, **changes: Any) -> RunConfig:
         return RunConfig(**{**self.to_dict(), **changes})
 
@@ -261,27 +268,6 @@ def parse_json_mapping(name: str, text: str) -> dict:
     value = parse_json(name, text or "{}", "a mapping")
     check_mapping(name, value)
     return value
-
-
-PACKAGE = Path(__file__).parent
-# Code that cannot change a trained model or its metrics: editing it must not retrain anything.
-NOT_TRAINING_CODE = ("report/", "latency/", "bench/", "cli.py", "__main__.py")
-
-
-def code_version(training_only: bool = False, package: Path = PACKAGE) -> str:
-    """Hash of the package's source: a run is only reused when the code that made it is unchanged.
-
-    `training_only` leaves out the report, latency and benchmark code, so that a run folder survives
-    an edit of a plot; the report runner hashes everything, so such an edit still rebuilds chapters.
-    """
-    digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        relative = path.relative_to(package).as_posix()
-        if training_only and relative.startswith(NOT_TRAINING_CODE):
-            continue
-        digest.update(relative.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def fingerprint(payload: dict[str, Any]) -> str:

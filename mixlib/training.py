@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
-from mixlib.config import RunConfig, code_version, fingerprint
+from mixlib.config import RunConfig
 from mixlib.data import AnnotatedImageDataset, BatchAugment, DataSplits, ImageTensors, TrainingImages
 from mixlib.files import atomic_save_torch, atomic_write_text, load_torch, read_or_set_aside
 from mixlib.losses import LossTerm, MixedBatch, mixed_cross_entropy
@@ -247,6 +247,18 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple
     return torch.cat(logits), torch.cat(labels)
 
 
+def eval_loader(
+    dataset: AnnotatedImageDataset, batch_size: int, config: RunConfig, device: torch.device
+) -> DataLoader:
+    """Batches of an evaluation set: at least `EVAL_BATCH_SIZE` images, as nothing is kept for backward."""
+    return DataLoader(
+        dataset,
+        batch_size=max(batch_size, EVAL_BATCH_SIZE),
+        num_workers=config.num_workers,
+        pin_memory=device.type == "cuda",
+    )
+
+
 # --------------------------------------------------------------------------- the loop
 
 
@@ -279,6 +291,7 @@ class Trainer:
     val_set: AnnotatedImageDataset
     device: torch.device
     batch_size: int
+    fingerprint: str  # the run's training key (`mixlib.runs.keys`): a checkpoint resumes only under it
     batch_transform: BatchTransform
     loss_terms: Sequence[LossTerm] = ()
     callbacks: Sequence[Callback] = ()
@@ -296,16 +309,9 @@ class Trainer:
         self.forward = forward_features_and_logits
         if self.config.torch_compile:
             self.forward = torch.compile(forward_features_and_logits)
-        self.fingerprint = run_fingerprint(self.config)
 
     def eval_loader(self, dataset: AnnotatedImageDataset) -> DataLoader:
-        batch_size = max(self.batch_size, EVAL_BATCH_SIZE)
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            num_workers=self.config.num_workers,
-            pin_memory=self.device.type == "cuda",
-        )
+        return eval_loader(dataset, self.batch_size, self.config, self.device)
 
     def fit(self) -> list[dict]:
         self.resume()
@@ -452,7 +458,3 @@ def read_checkpoint(run_dir: Path, expected_fingerprint: str) -> dict | None:
 def plain_data(history: list[dict]) -> list[dict]:
     """History records as plain Python numbers (NumPy scalars would not load weights-only)."""
     return [{k: v.item() if isinstance(v, np.generic) else v for k, v in r.items()} for r in history]
-
-
-def run_fingerprint(config: RunConfig) -> str:
-    return fingerprint({"config": config.to_dict(), "code": code_version(training_only=True)})

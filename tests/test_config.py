@@ -1,9 +1,8 @@
-import shutil
 from dataclasses import fields
 
 import pytest
 
-from mixlib.config import FIELD_CHECKS, PACKAGE, RunConfig, code_version
+from mixlib.config import FIELD_CHECKS, RunConfig
 
 
 @pytest.mark.parametrize(
@@ -49,40 +48,6 @@ def test_from_parameters_parses_papermill_strings_and_rejects_unknown_keys():
 def test_from_namespace_ignores_other_names():
     config = RunConfig.from_namespace({"epochs": 2, "seeds": [0, 1], "config_name": "x"})
     assert config.epochs == 2
-
-
-@pytest.fixture
-def package_copy(tmp_path):
-    return shutil.copytree(PACKAGE, tmp_path / "mixlib", ignore=shutil.ignore_patterns("__pycache__"))
-
-
-def test_code_version_is_the_package_source(package_copy):
-    assert code_version(package=package_copy) == code_version()
-    assert code_version(training_only=True, package=package_copy) == code_version(training_only=True)
-    assert code_version(training_only=True) != code_version()
-
-
-@pytest.mark.parametrize(
-    ("edited", "retrains"),
-    [
-        ("mixing/cutmix.py", True),
-        ("training.py", True),
-        ("runs/recipes.py", True),
-        ("report/results_chapter.py", False),
-        ("latency/orin.py", False),
-        ("bench/mixing.py", False),
-        ("cli.py", False),
-    ],
-)
-def test_only_an_edit_of_training_code_changes_the_run_fingerprint(package_copy, edited, retrains):
-    """Editing a chapter, the latency library or a benchmark keeps finished runs; the report's own
-    hash (every file) still rebuilds the chapters."""
-    training_before = code_version(training_only=True, package=package_copy)
-    everything_before = code_version(package=package_copy)
-    with (package_copy / edited).open("a") as file:
-        file.write("\n# an edit\n")
-    assert (code_version(training_only=True, package=package_copy) != training_before) == retrains
-    assert code_version(package=package_copy) != everything_before
 
 
 def test_every_bad_field_is_named_at_once():

@@ -3,7 +3,6 @@ that imports it back, and the lower packages do not load what is built on top of
 
 from __future__ import annotations
 
-import ast
 import re
 import subprocess
 import sys
@@ -11,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from mixlib.code_keys import import_graph
+
 REPOSITORY = Path(__file__).resolve().parents[1]
-PACKAGE = REPOSITORY / "mixlib"
 # modules each package must not load on import: (package, prefixes of modules above it)
 LAYERS = [
     (
@@ -22,29 +22,6 @@ LAYERS = [
     ("mixlib.training", ("mixlib.proxy", "mixlib.runs", "mixlib.report", "mixlib.latency", "mixlib.bench")),
     ("mixlib.runs", ("mixlib.report", "mixlib.latency", "mixlib.bench")),
 ]
-
-
-def module_name(path: Path, package: Path) -> str:
-    parts = path.relative_to(package.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
-    """module -> the package modules it imports anywhere in its source, inside functions too (a lazy
-    import still closes a circle). `from a import b` imports a.b where that is a module, else a."""
-    paths = {module_name(path, package): path for path in package.rglob("*.py")}
-    graph = {}
-    for name, path in paths.items():
-        imported = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                imported.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                for alias in node.names:
-                    submodule = f"{node.module}.{alias.name}"
-                    imported.add(submodule if submodule in paths else node.module)
-        graph[name] = imported & set(paths)
-    return graph
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:

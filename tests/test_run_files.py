@@ -17,8 +17,8 @@ import torch
 from mixlib.files import atomic_save_torch, atomic_write, exclusive_lock
 from mixlib.latency.cli import load_checkpoint
 from mixlib.models import create_model
-from mixlib.runs import RunFolder, train
-from mixlib.runs.folder import CONFIG, METRICS, RECORDS
+from mixlib.runs import RunFolder, evaluate, stages
+from mixlib.runs.folder import CONFIG, METRICS, RECORDS, TRAINING
 from mixlib.runs.load import finished_state
 from mixlib.training import CHECKPOINT, HISTORY, TENSORBOARD, read_checkpoint
 
@@ -44,7 +44,7 @@ def test_run_folder_checkpoint_with_a_pickled_callable_is_refused(code_running_c
 def no_localisation_scores():
     """These tests are about files: the CAM scores (most of a tiny run's time) are left out."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(train, "localisation_scores", lambda *args, **kwargs: ({}, pd.DataFrame()))
+        patch.setattr(evaluate, "localisation_scores", lambda *args, **kwargs: ({}, pd.DataFrame()))
         yield
 
 
@@ -56,7 +56,7 @@ def two_epochs(tiny_config):
 @pytest.fixture(scope="module")
 def finished_two_epoch_run(tmp_path_factory, two_epochs):
     run_dir = tmp_path_factory.mktemp("run")
-    train.train_run(two_epochs, run_dir, progress=False)
+    stages.train_run(two_epochs, run_dir, progress=False)
     return run_dir
 
 
@@ -76,7 +76,7 @@ def test_truncated_checkpoint_is_set_aside_and_the_run_resumes_from_the_epoch_be
     data = (run_dir / CHECKPOINT).read_bytes()
     (run_dir / CHECKPOINT).write_bytes(data[: len(data) // 2])
     with pytest.warns(UserWarning, match=r"checkpoint\.pt is damaged.*set aside"):
-        result = train.train_run(two_epochs, run_dir, progress=False)
+        result = stages.train_run(two_epochs, run_dir, progress=False)
     assert not result.reused and len(result.history) == two_epochs.epochs
     assert len(list(run_dir.glob("checkpoint.pt.damaged-*"))) == 1
     assert read_checkpoint(run_dir, result.metrics["fingerprint"]) is not None
@@ -89,7 +89,7 @@ def test_truncated_metrics_are_set_aside_and_the_run_is_not_lost(
     text = (run_dir / METRICS).read_text()
     (run_dir / METRICS).write_text(text[: len(text) // 2])
     with pytest.warns(UserWarning, match=r"metrics\.json is damaged.*set aside"):
-        result = train.train_run(two_epochs, run_dir, progress=False)
+        result = stages.train_run(two_epochs, run_dir, progress=False)
     assert result.metrics["fingerprint"] and (run_dir / METRICS).is_file()
     assert len(list(run_dir.glob("metrics.json.damaged-*"))) == 1
 
@@ -103,7 +103,7 @@ def test_every_run_file_is_written_by_an_atomic_replace(tmp_path, monkeypatch, t
         return original(source, target)
 
     monkeypatch.setattr(os, "replace", recording_replace)
-    train.train_run(tiny_config, tmp_path / "run", progress=False)
+    stages.train_run(tiny_config, tmp_path / "run", progress=False)
     folder = RunFolder(tmp_path / "run")
     files = (folder.config_file, folder.checkpoint_files[0], folder.history_file, folder.metrics_file)
     assert {path.name for path in files} <= set(replaced)
@@ -121,12 +121,13 @@ def test_a_damaged_record_of_a_finished_run_is_set_aside_and_the_run_recovers(
     before = RunFolder(run_dir).read_metrics()
     truncate(run_dir / record)
     with pytest.warns(UserWarning, match=rf"{run_dir}/{record} is damaged.*set aside as {record}\.damaged-"):
-        result = train.train_run(two_epochs, run_dir, progress=False)
+        result = stages.train_run(two_epochs, run_dir, progress=False)
     assert len(list(run_dir.glob(f"{record}.damaged-*"))) == 1
     retrained = record == CHECKPOINT  # its last epoch is trained again from the checkpoint before
     assert result.reused is False and len(result.history) == two_epochs.epochs
-    if retrained:
-        before.pop("epoch_seconds"), result.metrics.pop("epoch_seconds")
+    if retrained:  # a new checkpoint file, so a new evaluation key
+        for changed in ("epoch_seconds", "evaluation_fingerprint"):
+            before.pop(changed), result.metrics.pop(changed)
     assert result.metrics == before
     assert finished_state(RunFolder(run_dir), two_epochs) is not None  # whole again: the next call reuses it
 
@@ -140,9 +141,11 @@ def test_a_config_json_of_other_parameters_is_not_reused(finished_two_epoch_run,
 
 
 def test_an_unfinished_run_is_not_judged_damaged(finished_two_epoch_run, two_epochs, tmp_path):
-    """A run still training (no metrics.json yet) has a short history: that is not damage."""
+    """A run still training (no training.json and metrics.json yet) has a short history: that is not
+    damage."""
     run_dir = copy_run(finished_two_epoch_run, tmp_path / "run")
     (run_dir / METRICS).unlink()
+    (run_dir / TRAINING).unlink()
     (run_dir / HISTORY).write_text((run_dir / HISTORY).read_text().splitlines()[0] + "\n")
     assert finished_state(RunFolder(run_dir), two_epochs) is None
     assert sorted(p.name for p in run_dir.glob("*.damaged-*")) == []
@@ -168,7 +171,7 @@ def test_a_write_that_fails_mid_file_leaves_no_temporary_file(tmp_path, monkeypa
 def test_every_file_of_a_run_gets_the_mode_the_umask_gives(tmp_path, tiny_config):
     previous = os.umask(0o027)
     try:
-        train.train_run(tiny_config, tmp_path / "run", progress=False)
+        stages.train_run(tiny_config, tmp_path / "run", progress=False)
     finally:
         os.umask(previous)
     files = [path for path in (tmp_path / "run").rglob("*") if path.is_file()]
@@ -217,15 +220,15 @@ import sys, time
 import pandas as pd
 from pathlib import Path
 from mixlib.config import RunConfig
-from mixlib.runs import train
-train.localisation_scores = lambda *args, **kwargs: ({}, pd.DataFrame())
+from mixlib.runs import evaluate, stages
+evaluate.localisation_scores = lambda *args, **kwargs: ({}, pd.DataFrame())
 run_dir, me, other = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 me.touch()
 while not other.exists():  # both processes ask for the run at the same moment
     time.sleep(0.01)
 config = RunConfig(images_per_class=6, val_per_class=2, test_per_class=2, image_size=32, epochs=1,
                    batch_size=16, warmup_epochs=0)
-print("reused" if train.train_run(config, run_dir, progress=False).reused else "trained")
+print("reused" if stages.train_run(config, run_dir, progress=False).reused else "trained")
 """
 
 

@@ -7,8 +7,9 @@ from torch import nn
 
 from mixlib.mixing import create_batch_transform
 from mixlib.models import create_model
-from mixlib.runs import RunFolder, train_run
-from mixlib.training import Callback, find_batch_size, training_step, warmup_cosine
+from mixlib.runs import RunFolder, next_stage, train_run
+from mixlib.runs.load import EVALUATED, EVALUATION_STAGE
+from mixlib.training import CHECKPOINT, Callback, find_batch_size, training_step, warmup_cosine
 from tests.conftest import unmixed_step
 
 
@@ -31,6 +32,11 @@ def test_warmup_then_cosine():
     assert factor(2) == pytest.approx(1.0)
     assert factor(6) == pytest.approx(0.5)
     assert factor(10) == pytest.approx(0.0)
+
+
+class NoTraining(Callback):
+    def on_epoch_start(self, trainer, epoch):
+        raise AssertionError("nothing may train")
 
 
 class RecordRates(Callback):
@@ -86,12 +92,32 @@ def test_finished_run_is_reused_and_changed_config_retrains(tmp_path, tiny_confi
     again = train_run(tiny_config, tmp_path / "run", progress=False)
     assert again.reused and again.metrics == first
     changed = train_run(tiny_config.replace(lr=0.01), tmp_path / "run", progress=False)
-    assert not changed.reused
+    assert changed.trained
+
+
+def test_an_evaluation_only_change_re_evaluates_the_checkpoint_without_training(
+    tmp_path, tiny_config, finished_run
+):
+    """Changing the CAM method is an evaluation parameter: the checkpoint is scored again, never
+    rewritten, and changing it back scores it exactly as before."""
+    run_dir = shutil.copytree(finished_run, tmp_path / "run")
+    checkpoint = (run_dir / CHECKPOINT).read_bytes()
+    first = RunFolder(run_dir).read_metrics()
+    other = tiny_config.replace(cam_method="gradcam++")
+    assert next_stage(RunFolder(run_dir), other) == EVALUATION_STAGE
+    changed = train_run(other, run_dir, callbacks=[NoTraining()], progress=False)
+    assert changed.outcome == EVALUATED and changed.config == other
+    assert changed.metrics["localisation"]["cam_method"] == "gradcam++"
+    back = train_run(tiny_config, run_dir, callbacks=[NoTraining()], progress=False)
+    assert back.outcome == EVALUATED and back.metrics == first
+    assert (run_dir / CHECKPOINT).read_bytes() == checkpoint
+    assert train_run(tiny_config, run_dir, progress=False).reused
 
 
 def test_run_folder_contents(finished_run, tiny_config):
     folder = RunFolder(finished_run)
-    for path in (folder.config_file, *folder.checkpoint_files[:1], folder.history_file, folder.metrics_file):
+    files = (folder.config_file, folder.checkpoint_files[0], folder.history_file, folder.training_file)
+    for path in (*files, folder.predictions_file, folder.metrics_file):
         assert path.is_file(), path
     assert any(folder.tensorboard.iterdir())
     assert folder.read_config() == tiny_config

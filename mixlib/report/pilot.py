@@ -97,7 +97,7 @@ def timed_run(train: Callable[..., RunResult], config, run_dir: Path) -> tuple[R
     start = time.perf_counter()
     result = train(config, run_dir, progress=False)
     seconds = time.perf_counter() - start
-    if result.reused and (run_dir / WALL_TIME).is_file():
+    if not result.trained and (run_dir / WALL_TIME).is_file():
         return result, float(read_json(run_dir / WALL_TIME)["seconds"])
     atomic_write_json(run_dir / WALL_TIME, {"seconds": seconds})
     return result, seconds

@@ -1,6 +1,7 @@
-"""Runs: what a configuration trains with (`recipes`), training one run (`train_run`), reading a
-finished one back without training or touching global state (`load_run`), and the run-folder
-contract the runner and every chapter go through (`folder`).
+"""Runs: what a configuration trains with (`recipes`), a run's two stages, training and evaluation,
+each reused by its own key (`train_run`, `keys`), reading a finished run back without training or
+touching global state (`load_run`), and the run-folder contract the runner and every chapter go
+through (`folder`).
 """
 
 from mixlib.runs.folder import (
@@ -10,9 +11,10 @@ from mixlib.runs.folder import (
     finished_runs,
     run_folder,
 )
-from mixlib.runs.load import RunResult, load_run
+from mixlib.runs.load import RunResult, load_run, next_stage
 from mixlib.runs.recipes import RECIPES, Recipe, application_probability, check_recipe, create_recipe
-from mixlib.runs.train import build_trainer, train_run
+from mixlib.runs.stages import train_run
+from mixlib.runs.train import build_trainer
 
 __all__ = [
     "RECIPES",
@@ -27,6 +29,7 @@ __all__ = [
     "create_recipe",
     "finished_runs",
     "load_run",
+    "next_stage",
     "run_folder",
     "train_run",
 ]

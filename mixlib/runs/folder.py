@@ -2,24 +2,33 @@
 folders the chapters read.
 
     <runs_dir>/<configuration>/seed<k>/     one run (`run_folder`)
-        config.json                          the RunConfig, written when training starts
+        config.json                          the RunConfig, written when training starts and again
+                                             when evaluation does (evaluation-only fields may change)
         checkpoint.pt, checkpoint.previous.pt, history.csv, tensorboard/   the engine's (`mixlib.training`)
         proxy/                               Proxy Attention's cache and examples (`mixlib.proxy.callback`)
+        training.json                        the training record, written when the last epoch is saved:
+                                             its key (`mixlib.runs.keys`), batch size, device, threads,
+                                             epoch time, skipped files and the callbacks' entries
         predictions.csv                      one row per test image, in the split's order: the true
                                              class, the predicted class, its softmax confidence, the
                                              logits, and the per-image localisation hits and ratios
-        metrics.json                         written last: the run is finished when it exists
+        metrics.json                         the evaluation record, written last: the training record's
+                                             entries, the test and localisation scores, and the
+                                             evaluation's key; the run is finished when it exists
         .lock                                held by the process training the run (`RunFolder.lock`)
 
-The chapters' statistics resample test images from `predictions.csv`, so a new paired statistic needs
-no retraining.
+A run has two stages, each with its own records and reused by its own key: training
+(`TRAINING_RECORDS`) and evaluation (`EVALUATION_RECORDS`). An evaluation whose key no longer holds is
+redone from the checkpoint, which it reads and never writes. The chapters' statistics resample test
+images from `predictions.csv`, so a new paired statistic needs neither stage again.
 
 A chapter reads the runs of the profile's configurations *and seeds* (`finished_runs`), so a seed
 folder left over from an earlier profile counts on no page.
 
-`RECORDS` is the contract a finished run is reused by: every file a chapter reads, each with the check
-that it is whole (it parses, has the keys or columns named here, and belongs to the run). A new record
-is one entry there; `whole_records` reads them all and sets aside each damaged one.
+The records are the contract a stage is reused by: every file a stage wrote and a later one reads, each
+with the check that it is whole (it parses, has the keys or columns named here, and belongs to the
+run). A new record is one entry there; `training_records` and `evaluation_records` read a stage's
+records back and set aside each damaged one.
 """
 
 from __future__ import annotations
@@ -44,30 +53,37 @@ from mixlib.files import (
 )
 from mixlib.proxy.callback import CACHE as PROXY_CACHE
 from mixlib.proxy.callback import EXAMPLES as PROXY_EXAMPLES
-from mixlib.training import CHECKPOINT, HISTORY, PREVIOUS_CHECKPOINT, TENSORBOARD, run_fingerprint
+from mixlib.training import CHECKPOINT, HISTORY, PREVIOUS_CHECKPOINT, TENSORBOARD
 
 CONFIG = "config.json"
+TRAINING = "training.json"
 METRICS = "metrics.json"
 PREDICTIONS = "predictions.csv"
 PREDICTION_COLUMNS = ("label", "predicted", "confidence")  # then logit_<k> and the localisation columns
 OPTIONAL_PREDICTIONS = ("part_ratio", "body_ratio")  # NaN where an image has no part (or no CAM mass)
 LOCK = ".lock"
-# what a finished run's records must hold: what `mixlib.runs.train` writes and the chapters read
+# what a finished run's records must hold: what `mixlib.runs.train` and `mixlib.runs.evaluate` write
+# and the chapters read
+TRAINING_KEYS = ("fingerprint", "seed", "batch_size", "epoch_seconds", "skipped_files")
 METRICS_KEYS = (
+    *TRAINING_KEYS,
     "accuracy",
     "macro_f1",
     "macro_fpr",
     "ece",
     "confusion_matrix",
     "localisation",
-    "fingerprint",
-    "seed",
-    "batch_size",
-    "epoch_seconds",
-    "skipped_files",
+    "evaluation_fingerprint",
 )
 HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "val_loss", "val_accuracy", "epoch_seconds")
-CHECKPOINT_KEYS = ("fingerprint", "model", "optimizer", "scaler", "history", "batch_size")  # `Trainer.save_checkpoint`
+CHECKPOINT_KEYS = (
+    "fingerprint",
+    "model",
+    "optimizer",
+    "scaler",
+    "history",
+    "batch_size",
+)  # `Trainer.save_checkpoint`
 
 
 def configuration_folder(runs_dir: str | Path, configuration: str) -> Path:
@@ -84,6 +100,10 @@ class RunFolder:
     @property
     def config_file(self) -> Path:
         return self.path / CONFIG
+
+    @property
+    def training_file(self) -> Path:
+        return self.path / TRAINING
 
     @property
     def metrics_file(self) -> Path:
@@ -130,6 +150,9 @@ class RunFolder:
     def write_config(self, config: RunConfig) -> None:
         atomic_write_json(self.config_file, config.to_dict())
 
+    def write_training(self, record: dict) -> None:
+        atomic_write_json(self.training_file, record)
+
     def write_metrics(self, metrics: dict) -> None:
         atomic_write_json(self.metrics_file, metrics)
 
@@ -144,23 +167,45 @@ class RunFolder:
         with exclusive_lock(self.path / LOCK, f"run folder {self.path}"):
             yield
 
-    def whole_records(self, config: RunConfig) -> dict[str, Any] | None:
-        """Every record of `RECORDS` read back and checked, when metrics.json says the run finished with
-        `config` and the current code; else None. A damaged record is set aside (`<name>.damaged-<time>`,
-        with a warning naming the run) and the answer is None, so that training the run again resumes
-        from its last whole checkpoint or starts over."""
-        metrics = self.read_record(METRICS, config)
-        if metrics is None or metrics["fingerprint"] != run_fingerprint(config):
-            return None  # not finished by this configuration and code: the rest is not its to judge
-        records = {name: self.read_record(name, config) for name in RECORDS if name != METRICS}
-        return None if any(value is None for value in records.values()) else {METRICS: metrics, **records}
+    def training_records(self, config: RunConfig, fingerprint: str) -> dict[str, Any] | None:
+        """The training stage's records read back and checked, when training.json says training finished
+        under `fingerprint` (the run's training key) and the checkpoint holds its last epoch; else None.
+        A damaged record is set aside (`<name>.damaged-<time>`, with a warning naming the run) and the
+        answer is None, so that training resumes from its last whole checkpoint or starts over."""
+        records = self.stage_records(
+            TRAINING_RECORDS, config, lambda record: record["fingerprint"] == fingerprint
+        )
+        if records is None:
+            return None
+        state = records[CHECKPOINT]
+        whole = state["fingerprint"] == fingerprint and len(state["history"]) == config.epochs
+        return records if whole else None
+
+    def evaluation_records(self, config: RunConfig, fingerprint: str) -> dict[str, Any] | None:
+        """The evaluation stage's records read back and checked, when metrics.json was written under
+        `fingerprint` (the run's evaluation key); else None, a damaged record set aside."""
+        return self.stage_records(
+            EVALUATION_RECORDS, config, lambda metrics: metrics["evaluation_fingerprint"] == fingerprint
+        )
+
+    def stage_records(
+        self, records: dict[str, RecordCheck], config: RunConfig, current: Callable[[Any], bool]
+    ) -> dict[str, Any] | None:
+        """Every record of a stage, when its first record (the one written last) is whole and `current`;
+        the others are only judged then, as a stage that did not finish leaves them partial."""
+        first, *others = records
+        record = self.read_record(first, config)
+        if record is None or not current(record):
+            return None
+        read = {name: self.read_record(name, config) for name in others}
+        return None if any(value is None for value in read.values()) else {first: record, **read}
 
     def read_record(self, name: str, config: RunConfig) -> Any | None:
         """Record `name` checked by its `RECORDS` entry; None when missing, or damaged and set aside."""
         return read_or_set_aside(self.path / name, lambda path: RECORDS[name](path, config), REDO)
 
 
-REDO = "the run resumes from its last whole checkpoint or is trained again"
+REDO = "the stage that wrote it runs again (training resumes from its last whole checkpoint)"
 
 
 def whole_json(path: Path, keys: Sequence[str]) -> dict:
@@ -177,7 +222,7 @@ def whole_config(path: Path, config: RunConfig) -> RunConfig:
         written = RunConfig.from_parameters(read_json(path))
     except (TypeError, ValueError) as error:
         raise DamagedFile(f"{path} is damaged: {error}") from error
-    if written != config:
+    if written.training_parameters() != config.training_parameters():  # evaluation rewrites the others
         raise DamagedFile(f"{path} is damaged: it holds other parameters than the run's")
     return written
 
@@ -221,14 +266,19 @@ def whole_checkpoint(path: Path, config: RunConfig) -> dict:
 
 
 # file name -> its check: the record read back, or DamagedFile (a RefusedFile checkpoint is not damage
-# and propagates). metrics.json is read first: only a run it calls finished has whole records to judge.
-RECORDS: dict[str, Callable[[Path, RunConfig], Any]] = {
-    METRICS: lambda path, config: whole_json(path, METRICS_KEYS),
+# and propagates). Each stage's first record is the one it writes last, and is read first.
+RecordCheck = Callable[[Path, RunConfig], Any]
+TRAINING_RECORDS: dict[str, RecordCheck] = {
+    TRAINING: lambda path, config: whole_json(path, TRAINING_KEYS),
     CONFIG: whole_config,
     HISTORY: whole_history,
     CHECKPOINT: whole_checkpoint,
+}
+EVALUATION_RECORDS: dict[str, RecordCheck] = {
+    METRICS: lambda path, config: whole_json(path, METRICS_KEYS),
     PREDICTIONS: whole_predictions,
 }
+RECORDS = {**TRAINING_RECORDS, **EVALUATION_RECORDS}
 
 
 def run_folder(runs_dir: str | Path, configuration: str, seed: int) -> RunFolder:
