@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from mixlib.cli import main
+from mixlib.profiles import load_profile
 from mixlib.report import runner
 from mixlib.report.chapters import SUMMARY_CHAPTERS, TOC, table_of_contents
 from mixlib.report.cluster import plan_workers
-from mixlib.report.profiles import load_profile
 from mixlib.runs import RunFolder, run_folder, train_run
 from mixlib.runs.folder import METRICS
 from mixlib.training import CHECKPOINT, HISTORY

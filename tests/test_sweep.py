@@ -24,6 +24,7 @@ import yaml
 from mixlib.cli import main
 from mixlib.data.synthetic import SyntheticSpec, generate_synthetic
 from mixlib.files import atomic_write_json, exclusive_lock
+from mixlib.profiles import Configuration, Profile, load_profile
 from mixlib.report import runner
 from mixlib.report.cluster import (
     DEFAULT_RUNS_PER_GPU,
@@ -35,7 +36,6 @@ from mixlib.report.cluster import (
     plan_workers,
     task_resources,
 )
-from mixlib.report.profiles import Configuration, Profile, load_profile
 from mixlib.report.runner import (
     AFTER_TIMED,
     KERNEL_START_ATTEMPTS,

@@ -25,6 +25,7 @@ from mixlib.config import RunConfig
 from mixlib.latency.table import latency_report, onnx_stem
 from mixlib.mixing import MIXING, mixes_two_images
 from mixlib.models import choose_output_stride, create_model
+from mixlib.profiles import available_profiles
 from mixlib.report import figures
 from mixlib.report.cams_chapter import (
     UNAVAILABLE_WITHOUT_BOXES,
@@ -32,7 +33,6 @@ from mixlib.report.cams_chapter import (
     compare_with_centre,
 )
 from mixlib.report.image_scores import TestSample, compare_runs, load_test_sample
-from mixlib.report.profiles import available_profiles
 from mixlib.report.results_chapter import SUMMARY_METRICS
 from mixlib.report.scores import LOCALISATION, SCORES, run_scores
 from mixlib.report.statistics import (

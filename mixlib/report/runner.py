@@ -40,6 +40,13 @@ from tqdm import tqdm
 
 from mixlib.config import RunConfig, code_version, fingerprint
 from mixlib.files import atomic_write_json, exclusive_lock, read_json, read_or_set_aside
+from mixlib.profiles import (
+    Configuration,
+    Profile,
+    available_profiles,
+    load_profile,
+    wall_time_warning,
+)
 from mixlib.report.chapters import (
     GENERATED,
     GLOSSARY,
@@ -58,13 +65,6 @@ from mixlib.report.cluster import (
 )
 from mixlib.report.glossary import write_glossary_page
 from mixlib.report.kernels import WarmKernel, shut_down_idle_kernels, warm_kernel
-from mixlib.report.profiles import (
-    Configuration,
-    Profile,
-    available_profiles,
-    load_profile,
-    wall_time_warning,
-)
 from mixlib.runs import RunFolder, configuration_folder, run_folder
 from mixlib.runs.load import finished_state
 

@@ -24,9 +24,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from mixlib.profiles import Profile, available_profiles, load_profile
 from mixlib.report.chapters import SUMMARY_CHAPTERS, TRAIN_TEMPLATE
 from mixlib.report.cluster import dask_client
-from mixlib.report.profiles import Profile, available_profiles, load_profile
 from mixlib.report.runner import (
     CHAPTER,
     NotebookTask,
