@@ -70,6 +70,7 @@ def test_code_version_is_the_package_source(package_copy):
         ("runs/recipes.py", True),
         ("report/results_chapter.py", False),
         ("profiles/__init__.py", False),
+        ("sweep/runner.py", False),
         ("latency/orin.py", False),
         ("bench/mixing.py", False),
         ("cli.py", False),

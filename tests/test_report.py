@@ -14,9 +14,9 @@ from mixlib.cli import main
 from mixlib.profiles import load_profile
 from mixlib.report import runner
 from mixlib.report.chapters import SUMMARY_CHAPTERS, TOC, table_of_contents
-from mixlib.report.cluster import plan_workers
 from mixlib.runs import RunFolder, run_folder, train_run
 from mixlib.runs.folder import METRICS
+from mixlib.sweep.cluster import plan_workers
 from mixlib.training import CHECKPOINT, HISTORY
 
 

@@ -1,11 +1,11 @@
 """`python -m mixlib report`: every notebook of a profile as a Dask task, then the book.
 
 Each run is `train.ipynb` executed by papermill for one seed, on a worker of a local Dask cluster or
-of a running scheduler (`mixlib.report.cluster`); a configuration's chapter is the same template
+of a running scheduler (`mixlib.sweep.cluster`); a configuration's chapter is the same template
 executed over its finished runs with `finished_runs_only`, which trains nothing, and starts as soon as
 its own runs are done; the summary chapters start once every run is done, the timed ones (benchmarks,
 training cost, latency) after them and alone, and the findings, which read the training cost, last.
-A worker executes its notebooks one after the other in one warm kernel (`mixlib.report.kernels`),
+A worker executes its notebooks one after the other in one warm kernel (`mixlib.sweep.kernels`),
 reset between them, rather than starting and importing everything anew.
 
 Layout (all relative to the repository root, the working directory):
@@ -56,17 +56,17 @@ from mixlib.report.chapters import (
     Chapter,
     table_of_contents,
 )
-from mixlib.report.cluster import (
+from mixlib.report.glossary import write_glossary_page
+from mixlib.runs import RunFolder, configuration_folder, run_folder
+from mixlib.runs.load import finished_state
+from mixlib.sweep.cluster import (
     GPU_RESOURCE,
     dask_client,
     every_core_for_kernels,
     kernels_use_the_default_allocator,
     task_resources,
 )
-from mixlib.report.glossary import write_glossary_page
-from mixlib.report.kernels import WarmKernel, shut_down_idle_kernels, warm_kernel
-from mixlib.runs import RunFolder, configuration_folder, run_folder
-from mixlib.runs.load import finished_state
+from mixlib.sweep.kernels import WarmKernel, shut_down_idle_kernels, warm_kernel
 
 GLOSSARY_DATA = Path("book/glossary.yml")
 CHAPTER = "chapter.ipynb"  # a configuration's chapter, next to its seed folders
@@ -390,7 +390,7 @@ def run_notebook_task(task: NotebookTask) -> str | None:
 
     The kernel gets the worker's thread count and glibc's own allocator settings (not Dask's, see
     `kernels_use_the_default_allocator`), and is one of the worker's warm kernels
-    (`mixlib.report.kernels`). A timed chapter runs alone in a kernel of its own that gets every core
+    (`mixlib.sweep.kernels`). A timed chapter runs alone in a kernel of its own that gets every core
     of the worker's machine, as it had when the report ran one notebook at a time.
 
     The notebook is locked meanwhile (`NotebookTask.lock`): a report that finds it locked by another
