@@ -22,7 +22,7 @@ COMMANDS = {
     "latency": ("mixlib.latency.cli", "model cost, measured latency and the Jetson AGX Orin projection"),
     "tune": ("mixlib.profiles.tuning", "the baseline's lr and weight decay from a grid, on validation only"),
     "pilot": ("mixlib.profiles.pilot", "validation accuracy and wall time at several schedule lengths"),
-    "chapters": ("mixlib.report.chapters", "the book's templates (--notebooks) or its _toc.yml (--toc)"),
+    "chapters": ("mixlib.chapters.contents", "the book's templates (--notebooks) or its _toc.yml (--toc)"),
 }
 
 

@@ -265,7 +265,7 @@ def parse_json_mapping(name: str, text: str) -> dict:
 
 PACKAGE = Path(__file__).parent
 # Code that cannot change a trained model or its metrics: editing it must not retrain anything.
-NOT_TRAINING_CODE = ("report/", "sweep/", "profiles/", "latency/", "bench/", "cli.py", "__main__.py")
+NOT_TRAINING_CODE = ("chapters/", "sweep/", "profiles/", "latency/", "bench/", "cli.py", "__main__.py")
 
 
 def code_version(training_only: bool = False, package: Path = PACKAGE) -> str:

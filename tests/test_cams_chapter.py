@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from mixlib.cams import CAM_METHODS
+from mixlib.chapters import cams as cams_chapter
+from mixlib.chapters.image_scores import load_test_sample
+from mixlib.chapters.scores import NO_BREAK
 from mixlib.evaluation import centre_baseline_scores
-from mixlib.report import cams_chapter
-from mixlib.report.image_scores import load_test_sample
-from mixlib.report.scores import NO_BREAK
 from mixlib.run_data import build_eval_dataset, load_config_splits
 from mixlib.runs import RunFolder, run_folder, train_run
 from tests.conftest import write_run_folder

@@ -6,14 +6,14 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from mixlib.cli import main
-from mixlib.report.chapters import (
+from mixlib.chapters.contents import (
     SUMMARY_CHAPTERS,
     TOC,
     TRAIN_TEMPLATE,
     notebook_templates,
     table_of_contents,
 )
+from mixlib.cli import main
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -26,7 +26,7 @@ def test_every_template_is_a_listed_chapter_and_every_chapter_has_a_template():
 
 def test_every_chapter_has_its_module():
     for chapter in SUMMARY_CHAPTERS:
-        importlib.import_module(f"mixlib.report.{chapter.name}_chapter")
+        importlib.import_module(f"mixlib.chapters.{chapter.name}")
 
 
 def test_the_training_cost_is_timed_and_the_findings_read_it():

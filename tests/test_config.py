@@ -68,7 +68,7 @@ def test_code_version_is_the_package_source(package_copy):
         ("mixing/cutmix.py", True),
         ("training.py", True),
         ("runs/recipes.py", True),
-        ("report/results_chapter.py", False),
+        ("chapters/results.py", False),
         ("profiles/__init__.py", False),
         ("sweep/runner.py", False),
         ("latency/orin.py", False),

@@ -19,8 +19,22 @@ LAYERS = [
         "mixlib.mixing",
         ("pytorch_grad_cam", "mixlib.config", "mixlib.training", "mixlib.proxy", "mixlib.runs"),
     ),
-    ("mixlib.training", ("mixlib.proxy", "mixlib.runs", "mixlib.report", "mixlib.latency", "mixlib.bench")),
-    ("mixlib.runs", ("mixlib.report", "mixlib.latency", "mixlib.bench")),
+    (
+        "mixlib.training",
+        (
+            "mixlib.proxy",
+            "mixlib.runs",
+            "mixlib.profiles",
+            "mixlib.chapters",
+            "mixlib.sweep",
+            "mixlib.latency",
+            "mixlib.bench",
+        ),
+    ),
+    ("mixlib.runs", ("mixlib.profiles", "mixlib.chapters", "mixlib.sweep", "mixlib.latency", "mixlib.bench")),
+    ("mixlib.profiles", ("mixlib.chapters", "mixlib.sweep")),
+    # the sweep runs the chapters and reads their list; a chapter never loads the sweep (or Dask with it)
+    ("mixlib.chapters", ("mixlib.sweep",)),
 ]
 
 

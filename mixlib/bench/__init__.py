@@ -16,10 +16,10 @@ import json
 TARGETS: dict[str, str] = {
     "cams": "mixlib.bench.cams",
     "mixing": "mixlib.bench.mixing",
-    "sweep": "mixlib.sweep.bench",  # above the runner it times, so it lives in mixlib.report
+    "sweep": "mixlib.sweep.bench",  # above the runner it times, so it lives in mixlib.sweep
     "training": "mixlib.bench.training",
-    # every configuration of a profile, so above the profiles in mixlib.report, with the chapter it feeds
-    "training-cost": "mixlib.report.training_cost_chapter",
+    # every configuration of a profile, so above the profiles, with the chapter it feeds
+    "training-cost": "mixlib.chapters.training_cost",
 }
 
 

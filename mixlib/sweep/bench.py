@@ -24,8 +24,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from mixlib.chapters.contents import SUMMARY_CHAPTERS, TRAIN_TEMPLATE
 from mixlib.profiles import Profile, available_profiles, load_profile
-from mixlib.report.chapters import SUMMARY_CHAPTERS, TRAIN_TEMPLATE
 from mixlib.run_data import load_config_splits
 from mixlib.runs import configuration_folder
 from mixlib.sweep.cluster import dask_client

@@ -14,7 +14,7 @@ Layout (all relative to the repository root, the working directory):
   it was made with; a run only writes its own folder, and an unchanged one is not rerun;
 - `runs/<profile>/<configuration>/chapter.ipynb` + `chapter.json`: the configuration's chapter, the
   same way;
-- `runs/<profile>/summaries/<name>.ipynb`: the summary chapters of `mixlib.report.chapters`, executed
+- `runs/<profile>/summaries/<name>.ipynb`: the summary chapters of `mixlib.chapters.contents`, executed
   on every report;
 - `book/generated/`: what the book shows for this profile (copies of those chapters, one per
   configuration, and the glossary), rewritten once every notebook has succeeded, and `_toc.yml`,
@@ -38,6 +38,16 @@ import papermill
 from distributed import Client, Future, as_completed
 from tqdm import tqdm
 
+from mixlib.chapters.contents import (
+    GENERATED,
+    GLOSSARY,
+    SUMMARY_CHAPTERS,
+    TOC,
+    TRAIN_TEMPLATE,
+    Chapter,
+    table_of_contents,
+)
+from mixlib.chapters.glossary import write_glossary_page
 from mixlib.config import RunConfig, code_version, fingerprint
 from mixlib.files import atomic_write_json, exclusive_lock, read_json, read_or_set_aside
 from mixlib.profiles import (
@@ -47,16 +57,6 @@ from mixlib.profiles import (
     load_profile,
     wall_time_warning,
 )
-from mixlib.report.chapters import (
-    GENERATED,
-    GLOSSARY,
-    SUMMARY_CHAPTERS,
-    TOC,
-    TRAIN_TEMPLATE,
-    Chapter,
-    table_of_contents,
-)
-from mixlib.report.glossary import write_glossary_page
 from mixlib.runs import RunFolder, configuration_folder, run_folder
 from mixlib.runs.load import finished_state
 from mixlib.sweep.cluster import (

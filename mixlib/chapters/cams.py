@@ -18,15 +18,11 @@ import pandas as pd
 import torch
 
 from mixlib.cams import CAM_METHODS, compute_cams
-from mixlib.data import denormalise
-from mixlib.data.synthetic import MASK_PART
-from mixlib.evaluation import centre_baseline_scores, predict_classes
-from mixlib.model_state import borrowed_for_evaluation
-from mixlib.report.configuration_chapter import draw_box, sample_indices
-from mixlib.report.figures import Question, compact_cells
-from mixlib.report.image_scores import IMAGE_SCORES, TestSample, compare_runs, load_test_sample
-from mixlib.report.scores import BOX_ACCURACY_COLUMNS, LOCALISATION, SCORES, run_scores, shown_scores
-from mixlib.report.statistics import (
+from mixlib.chapters.configuration import draw_box, sample_indices
+from mixlib.chapters.figures import Question, compact_cells
+from mixlib.chapters.image_scores import IMAGE_SCORES, TestSample, compare_runs, load_test_sample
+from mixlib.chapters.scores import BOX_ACCURACY_COLUMNS, LOCALISATION, SCORES, run_scores, shown_scores
+from mixlib.chapters.statistics import (
     DETECTABLE_RULE,
     NO_DIFFERENCE,
     NOT_RESOLVED,
@@ -36,6 +32,10 @@ from mixlib.report.statistics import (
     per_configuration,
     smallest_detectable,
 )
+from mixlib.data import denormalise
+from mixlib.data.synthetic import MASK_PART
+from mixlib.evaluation import centre_baseline_scores, predict_classes
+from mixlib.model_state import borrowed_for_evaluation
 from mixlib.run_data import build_eval_dataset, load_config_splits
 from mixlib.runs import RunFolder, RunResult, finished_runs, load_run, run_folder
 
@@ -102,7 +102,7 @@ def has_part_coverage(runs: pd.DataFrame) -> bool:
 def summarise_localisation(runs: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
     """Mean and sample std per configuration (in the given order) of every score and, for each
     `COMPARED` score, the paired difference to `baseline` with its Holm-corrected interval and verdict
-    (`mixlib.report.statistics`, the rule of every chapter)."""
+    (`mixlib.chapters.statistics`, the rule of every chapter)."""
     table = per_configuration(runs, CAM_SCORES)
     if baseline not in table.index:
         return table

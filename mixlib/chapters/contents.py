@@ -1,7 +1,7 @@
 """The book's chapters, listed once.
 
 `SUMMARY_CHAPTERS` is the one list: the report runner executes each chapter's template
-(`notebooks/<name>.ipynb`, with its tables and figures in `mixlib/report/<name>_chapter.py`) over the
+(`notebooks/<name>.ipynb`, with its tables and figures in `mixlib/chapters/<name>.py`) over the
 profile's finished runs and the book shows it as `book/generated/<name>.ipynb`, in this order; the
 table of contents `_toc.yml` is written from it, and
 `make test` runs every template it names (`python -m mixlib chapters --notebooks`). A new chapter is
@@ -66,7 +66,7 @@ def table_of_contents() -> str:
     parts[REFERENCE_PART] = [f"file: {GLOSSARY.as_posix()}"]
     lines = [
         "# Written by `python -m mixlib chapters --toc` (and by every report) from",
-        "# mixlib/report/chapters.py: edit the chapter list there, not this file.",
+        "# mixlib/chapters/contents.py: edit the chapter list there, not this file.",
         "format: jb-book",
         "root: book/intro",
         "parts:",

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mixlib.cams import IOU_THRESHOLDS
-from mixlib.report.statistics import mean_std_text
+from mixlib.chapters.statistics import mean_std_text
 
 NO_BREAK = "\u00a0"
 

@@ -10,10 +10,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mixlib.report.figures import Question, compact_cells
-from mixlib.report.image_scores import compare_runs, load_test_sample
-from mixlib.report.scores import SCORES, shown_scores
-from mixlib.report.statistics import (
+from mixlib.chapters.figures import Question, compact_cells
+from mixlib.chapters.image_scores import compare_runs, load_test_sample
+from mixlib.chapters.scores import SCORES, shown_scores
+from mixlib.chapters.statistics import (
     DETECTABLE_RULE,
     TOO_FEW_SEEDS,
     per_configuration,
@@ -48,7 +48,7 @@ def collect_runs(runs_dir: str | Path, configurations: Sequence[str], seeds: Seq
 
 def summarise(runs: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
     """Mean and sample std per configuration; for each COMPARED metric, the paired difference to the
-    baseline with its Holm-corrected interval and verdict (`mixlib.report.statistics`)."""
+    baseline with its Holm-corrected interval and verdict (`mixlib.chapters.statistics`)."""
     table = per_configuration(runs, SUMMARY_METRICS)
     if "application_probability" in runs:  # run tables from collect_runs have it
         table.insert(

@@ -10,9 +10,9 @@ import pandas as pd
 import torch
 
 from mixlib.cams import compute_cams
+from mixlib.chapters.scores import CLASSIFICATION, SCORES, localisation_scalars
 from mixlib.config import RunConfig
 from mixlib.data import AnnotatedImageDataset, denormalise
-from mixlib.report.scores import CLASSIFICATION, SCORES, localisation_scalars
 from mixlib.runs import RunResult
 
 # the localisation rows of a configuration's chapter (the CAM chapter shows every score)
