@@ -35,6 +35,11 @@ class Chapter:
     def template(self) -> Path:
         return TEMPLATES / f"{self.name}.ipynb"
 
+    @property
+    def module(self) -> str:
+        """The chapter's module, with its tables and figures: the template imports it."""
+        return f"mixlib.chapters.{self.name}"
+
 
 SUMMARY_CHAPTERS = (
     Chapter("findings", "Findings", reads_timed=True),
@@ -49,6 +54,15 @@ SUMMARY_CHAPTERS = (
 TRAINING_RUNS_PART = "Training runs (one chapter per configuration)"
 REFERENCE_PART = "Reference"
 GLOSSARY = GENERATED / "glossary"
+
+
+# each configuration's chapter is the training template over the configuration's finished seeds
+CONFIGURATION_CHAPTER_MODULE = "mixlib.chapters.configuration"
+
+
+def chapter_modules() -> list[str]:
+    """Every chapter's module: the configuration chapter's, then the summary chapters' in book order."""
+    return [CONFIGURATION_CHAPTER_MODULE, *(chapter.module for chapter in SUMMARY_CHAPTERS)]
 
 
 def notebook_templates() -> list[Path]:

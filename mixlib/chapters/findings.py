@@ -22,14 +22,15 @@ from matplotlib.figure import Figure
 
 from mixlib.bench import training_cost
 from mixlib.chapters import figures
-from mixlib.chapters.cams import (
-    UNAVAILABLE_WITHOUT_BOXES,
-    centre_baseline_reference,
-    compare_with_centre,
-)
+from mixlib.chapters.centre_baseline import centre_baseline_reference, compare_with_centre
 from mixlib.chapters.image_scores import TestSample, compare_runs, load_test_sample
-from mixlib.chapters.results import SUMMARY_METRICS
-from mixlib.chapters.scores import LOCALISATION, SCORES, run_scores
+from mixlib.chapters.scores import (
+    LOCALISATION,
+    SCORES,
+    SUMMARY_METRICS,
+    UNAVAILABLE_WITHOUT_BOXES,
+    run_scores,
+)
 from mixlib.chapters.statistics import (
     NOT_RESOLVED,
     best_on_validation,

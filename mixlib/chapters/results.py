@@ -12,7 +12,7 @@ import pandas as pd
 
 from mixlib.chapters.figures import Question, compact_cells
 from mixlib.chapters.image_scores import compare_runs, load_test_sample
-from mixlib.chapters.scores import SCORES, shown_scores
+from mixlib.chapters.scores import SCORES, SUMMARY_METRICS, shown_scores
 from mixlib.chapters.statistics import (
     DETECTABLE_RULE,
     TOO_FEW_SEEDS,
@@ -21,7 +21,6 @@ from mixlib.chapters.statistics import (
 )
 from mixlib.runs import application_probability, finished_runs
 
-SUMMARY_METRICS = ("accuracy", "macro_f1", "ece", "macro_fpr", "epoch_seconds")
 # metrics compared with the baseline (paired by seed, Holm-corrected): the headline table
 COMPARED = ("accuracy", "ece")
 DETAILS = ("macro_f1", "macro_fpr", "epoch_seconds")
