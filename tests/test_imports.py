@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from mixlib import bench
 from mixlib.chapters.contents import chapter_modules
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -120,6 +121,12 @@ def test_no_chapter_module_imports_another():
     for module in sorted(modules):
         others = sorted(reachable(graph, module) & (modules - {module}))
         assert not others, f"{module} imports {others}"
+
+
+def test_the_bench_targets_are_edges_from_mixlib_bench():
+    """`python -m mixlib bench` imports its targets with import statements, which the graph sees."""
+    targets = {module.__name__ for module in bench.targets().values()}
+    assert targets <= import_graph()["mixlib.bench"], targets - import_graph()["mixlib.bench"]
 
 
 def test_no_chapter_loads_the_sweep():
