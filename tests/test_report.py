@@ -10,12 +10,12 @@ import nbformat
 import pytest
 import torch
 
-from mixlib.chapters import runner
 from mixlib.chapters.contents import SUMMARY_CHAPTERS, TOC, table_of_contents
 from mixlib.cli import main
 from mixlib.profiles import load_profile
 from mixlib.runs import RunFolder, run_folder, train_run
 from mixlib.runs.folder import METRICS
+from mixlib.sweep import runner
 from mixlib.sweep.cluster import plan_workers
 from mixlib.training import CHECKPOINT, HISTORY
 

@@ -21,13 +21,13 @@ import pytest
 import torch
 import yaml
 
-from mixlib.chapters import runner
 from mixlib.cli import main
 from mixlib.data.synthetic import SyntheticSpec, generate_synthetic
 from mixlib.files import atomic_write_json, exclusive_lock
 from mixlib.profiles import Configuration, Profile, load_profile
 from mixlib.runs import RunFolder, train_run
 from mixlib.runs.folder import METRICS
+from mixlib.sweep import runner
 from mixlib.sweep.cluster import (
     DEFAULT_RUNS_PER_GPU,
     THREAD_VARIABLES,
