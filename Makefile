@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PROFILE ?= quick
 DATA_ROOT ?=
 REPORT_ARGS := --profile $(PROFILE) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
-# every template the report executes, from the one chapter list (mixlib/report/chapters.py); expanded
+# every template the report executes, from the one chapter list (mixlib/chapters/contents.py); expanded
 # when a recipe runs, so after `install`
 NOTEBOOKS = $(shell $(PY) -m mixlib chapters --notebooks)
 

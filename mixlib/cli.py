@@ -17,12 +17,12 @@ import sys
 USAGE_ERROR = 2  # the exit status of argparse's usage errors, used for every bad input
 
 COMMANDS = {
-    "report": ("mixlib.report.runner", "run every configuration of a profile and build the book"),
+    "report": ("mixlib.sweep.runner", "run every configuration of a profile and build the book"),
     "bench": ("mixlib.bench", "speed benchmarks that print ratios measured side by side"),
     "latency": ("mixlib.latency.cli", "model cost, measured latency and the Jetson AGX Orin projection"),
-    "tune": ("mixlib.report.tuning", "the baseline's lr and weight decay from a grid, on validation only"),
-    "pilot": ("mixlib.report.pilot", "validation accuracy and wall time at several schedule lengths"),
-    "chapters": ("mixlib.report.chapters", "the book's templates (--notebooks) or its _toc.yml (--toc)"),
+    "tune": ("mixlib.profiles.tuning", "the baseline's lr and weight decay from a grid, on validation only"),
+    "pilot": ("mixlib.profiles.pilot", "validation accuracy and wall time at several schedule lengths"),
+    "chapters": ("mixlib.chapters.contents", "the book's templates (--notebooks) or its _toc.yml (--toc)"),
 }
 
 

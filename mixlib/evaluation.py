@@ -13,7 +13,7 @@ score one or two classes only.
 Next to the scores, each function returns their per-image form (a frame with one row per test image,
 in the split's order): whether the CAM box reaches each IoU threshold at the fitted CAM threshold, and
 the part and body ratios where masks exist. The report resamples test images from them
-(`mixlib.report.statistics`), so its intervals carry test-sample noise as well as seed noise.
+(`mixlib.chapters.statistics`), so its intervals carry test-sample noise as well as seed noise.
 """
 
 from __future__ import annotations

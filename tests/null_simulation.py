@@ -1,4 +1,4 @@
-"""Simulated reports for the calibration tests of `mixlib.report.statistics`.
+"""Simulated reports for the calibration tests of `mixlib.chapters.statistics`.
 
 A report is K configurations plus a baseline, S seeds and N test images. Whether run (c, s) gets
 image i right is 1[difficulty_i + seed_s + seed_image_si + run_cs + shift_c + logistic noise > 0]:
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mixlib.report.image_scores import resample_counts
-from mixlib.report.statistics import compare_with_reference
+from mixlib.chapters.image_scores import resample_counts
+from mixlib.chapters.statistics import compare_with_reference
 
 DIFFICULTY_MEAN, DIFFICULTY_SD = 0.6, 1.5
 SEED_SD, SEED_IMAGE_SD, RUN_SD = 0.3, 0.6, 0.15

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from mixlib.chapters.results import collect_runs, details_table, summarise
 from mixlib.config import RunConfig
 from mixlib.mixing import METHODS, create_batch_transform
-from mixlib.report.profiles import available_profiles, load_profile
-from mixlib.report.results_chapter import collect_runs, details_table, summarise
+from mixlib.profiles import available_profiles, load_profile
 from mixlib.runs import application_probability, check_recipe, create_recipe, run_folder
 from tests.conftest import TINY_IMAGENET, write_run_folder
 

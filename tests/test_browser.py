@@ -1,6 +1,6 @@
 """The smoke book read in headless Chromium, offline, as a reader opens it from the file system: every
 page loads without a console error, typesets every formula, keeps its tables and figures in the text
-column, loads its images and links only to pages and anchors that exist (`mixlib.report.browser`).
+column, loads its images and links only to pages and anchors that exist (`mixlib.chapters.browser`).
 
 Each check is shown to fail for real on a page of the same book with one defect put in."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mixlib.report.browser import check_book
+from mixlib.chapters.browser import check_book
 
 FINDINGS = Path("book") / "generated" / "findings.html"
 ARTICLE = '<article class="bd-article">'  # the text column of sphinx-book-theme

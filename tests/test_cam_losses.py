@@ -198,7 +198,7 @@ def test_all_terms_train_inside_the_training_step(resnet):
 def test_the_mixup_cam_weights_are_documented_as_the_fixed_values_the_profiles_use(tiny_imagenet_root):
     """Nothing selects lambda_ent / lambda_con on validation: the documentation must not say so."""
     from mixlib.cams import losses
-    from mixlib.report.profiles import load_profile
+    from mixlib.profiles import load_profile
 
     assert "fixed" in losses.__doc__ and "chooses them on the validation split" not in losses.__doc__
     # a real-data profile is checked against its data folder when it loads

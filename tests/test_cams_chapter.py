@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from mixlib.cams import CAM_METHODS
+from mixlib.chapters import cams as cams_chapter
+from mixlib.chapters import centre_baseline
+from mixlib.chapters.image_scores import load_test_sample
+from mixlib.chapters.scores import NO_BREAK
 from mixlib.evaluation import centre_baseline_scores
-from mixlib.report import cams_chapter
-from mixlib.report.image_scores import load_test_sample
-from mixlib.report.scores import NO_BREAK
 from mixlib.run_data import build_eval_dataset, load_config_splits
 from mixlib.runs import RunFolder, run_folder, train_run
 from tests.conftest import write_run_folder
@@ -178,8 +179,8 @@ def test_centre_baseline_names_the_configurations_above_it(synthetic_run, centre
     text = cams_chapter.centre_baseline_statement(runs)
     assert f"scores MaxBoxAccV2 **{centre_reference:.1f} %** on this test split" in text
     assert "detectably above it (Holm-corrected 95 % interval over seeds and test images): cutmix" in text
-    centre = cams_chapter.centre_baseline_reference(runs)
-    comparison = cams_chapter.compare_with_centre(runs, centre, load_test_sample(runs))
+    centre = centre_baseline.centre_baseline_reference(runs)
+    comparison = centre_baseline.compare_with_centre(runs, centre, load_test_sample(runs))
     verdicts = comparison["verdict"].to_dict()
     assert (verdicts["baseline"], verdicts["cutmix"], verdicts["single"]) == (
         "no detectable difference",

@@ -6,14 +6,15 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from mixlib.cli import main
-from mixlib.report.chapters import (
+from mixlib.chapters.contents import (
     SUMMARY_CHAPTERS,
     TOC,
     TRAIN_TEMPLATE,
+    chapter_modules,
     notebook_templates,
     table_of_contents,
 )
+from mixlib.cli import main
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -24,9 +25,11 @@ def test_every_template_is_a_listed_chapter_and_every_chapter_has_a_template():
     assert notebook_templates()[0] == TRAIN_TEMPLATE  # the others read the runs it makes
 
 
-def test_every_chapter_has_its_module():
-    for chapter in SUMMARY_CHAPTERS:
-        importlib.import_module(f"mixlib.report.{chapter.name}_chapter")
+def test_every_chapter_has_its_module_and_its_template_imports_it():
+    for module, template in zip(chapter_modules(), notebook_templates(), strict=True):
+        importlib.import_module(module)
+        package, name = module.rsplit(".", 1)
+        assert f"from {package} import {name}" in (REPOSITORY / template).read_text(), template
 
 
 def test_the_training_cost_is_timed_and_the_findings_read_it():

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from mixlib.cli import main
-from mixlib.report.runner import execute
+from mixlib.sweep.runner import execute
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 SYNTHETIC_PROFILE = """name: syn

@@ -127,7 +127,9 @@ EDITS = [
     ("cams/losses.py", add_code, EVERY_RUN | {EVALUATION}),
     ("evaluation.py", add_code, {EVALUATION}),
     ("runs/evaluate.py", add_code, {EVALUATION}),
-    ("report/findings_chapter.py", add_code, set()),
+    ("chapters/findings.py", add_code, set()),
+    ("sweep/runner.py", add_code, set()),
+    ("profiles/__init__.py", add_code, set()),
     ("latency/measure.py", add_code, set()),
 ]
 

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mixlib.chapters.configuration import parameter_table, seed_table
+from mixlib.chapters.scores import NO_BREAK
 from mixlib.config import RunConfig
-from mixlib.report.configuration_chapter import parameter_table, seed_table
-from mixlib.report.scores import NO_BREAK
 
 PM = f"{NO_BREAK}±{NO_BREAK}"  # how a table shows mean ± std
 

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixlib.report.figures import (
+from mixlib.chapters.figures import (
     ACCURACY_POINTS,
     ALL_NOT_RESOLVED,
     ECE_POINTS,
@@ -15,7 +15,7 @@ from mixlib.report.figures import (
     forest_plot,
     save_png,
 )
-from mixlib.report.statistics import compare_with_reference, comparison_frame, correct
+from mixlib.chapters.statistics import compare_with_reference, comparison_frame, correct
 
 NAN = float("nan")
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from mixlib.chapters import findings as page
 from mixlib.cli import build_parser
 from mixlib.config import RunConfig
-from mixlib.report import findings_chapter as page
 from mixlib.runs import run_folder
 from tests.conftest import write_run_folder
 

@@ -1,4 +1,4 @@
-"""Glossary data (book/glossary.yml) and its MyST renderer (mixlib.report.glossary)."""
+"""Glossary data (book/glossary.yml) and its MyST renderer (mixlib.chapters.glossary)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mixlib.report.glossary import (
+from mixlib.chapters.glossary import (
     GlossaryEntry,
     load_glossary,
     render_glossary_markdown,

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from mixlib import bench
+from mixlib.chapters.contents import chapter_modules
 from mixlib.code_keys import import_graph
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -19,8 +21,22 @@ LAYERS = [
         "mixlib.mixing",
         ("pytorch_grad_cam", "mixlib.config", "mixlib.training", "mixlib.proxy", "mixlib.runs"),
     ),
-    ("mixlib.training", ("mixlib.proxy", "mixlib.runs", "mixlib.report", "mixlib.latency", "mixlib.bench")),
-    ("mixlib.runs", ("mixlib.report", "mixlib.latency", "mixlib.bench")),
+    (
+        "mixlib.training",
+        (
+            "mixlib.proxy",
+            "mixlib.runs",
+            "mixlib.profiles",
+            "mixlib.chapters",
+            "mixlib.sweep",
+            "mixlib.latency",
+            "mixlib.bench",
+        ),
+    ),
+    ("mixlib.runs", ("mixlib.profiles", "mixlib.chapters", "mixlib.sweep", "mixlib.latency", "mixlib.bench")),
+    ("mixlib.profiles", ("mixlib.chapters", "mixlib.sweep")),
+    # the sweep runs the chapters and reads their list; a chapter never loads the sweep (or Dask with it)
+    ("mixlib.chapters", ("mixlib.sweep",)),
 ]
 
 
@@ -59,6 +75,43 @@ def test_mixlib_has_no_import_cycle():
     assert "mixlib.runs.recipes" in graph["mixlib.runs.train"]  # the walk sees the package's imports
     cycle = find_cycle(graph)
     assert cycle is None, " -> ".join(cycle)
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module `start` imports, directly or through other modules."""
+    seen: set[str] = set()
+    waiting = [start]
+    while waiting:
+        for target in graph[waiting.pop()] - seen:
+            seen.add(target)
+            waiting.append(target)
+    return seen
+
+
+def test_no_chapter_module_imports_another():
+    """What two chapters share lives in a module of its own, so a chapter is edited without reading
+    another."""
+    graph = import_graph()
+    modules = set(chapter_modules())
+    assert modules <= set(graph), modules - set(graph)
+    for module in sorted(modules):
+        others = sorted(reachable(graph, module) & (modules - {module}))
+        assert not others, f"{module} imports {others}"
+
+
+def test_the_bench_targets_are_edges_from_mixlib_bench():
+    """`python -m mixlib bench` imports its targets with import statements, which the graph sees."""
+    targets = {module.__name__ for module in bench.targets().values()}
+    assert targets <= import_graph()["mixlib.bench"], targets - import_graph()["mixlib.bench"]
+
+
+def test_no_chapter_loads_the_sweep():
+    """An import also runs the `__init__` of each package above the module, which the graph leaves
+    out: a chapter that imports `mixlib.bench.mixing` runs `mixlib/bench/__init__.py` first."""
+    modules = ", ".join(chapter_modules())
+    code = f"import sys, {modules}; print(sorted(m for m in sys.modules if m.startswith('mixlib.sweep')))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]", loaded.stdout
 
 
 @pytest.mark.parametrize(("module", "above"), LAYERS, ids=[module for module, _ in LAYERS])

@@ -10,8 +10,8 @@ import nbformat
 import psutil
 import pytest
 
-from mixlib.report.kernels import shut_down_idle_kernels, warm_kernel
-from mixlib.report.runner import execute
+from mixlib.sweep.kernels import shut_down_idle_kernels, warm_kernel
+from mixlib.sweep.runner import execute
 
 REPORTS_PID = "import os, matplotlib.pyplot as plt\nprint(os.getpid())"
 

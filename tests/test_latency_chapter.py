@@ -13,9 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from mixlib.latency import orin_measure
-from mixlib.latency.measured import schema_markdown
-from mixlib.report.latency_chapter import (
+from mixlib.chapters.latency import (
     Architecture,
     TrainedModel,
     architecture_of,
@@ -30,6 +28,8 @@ from mixlib.report.latency_chapter import (
     plot_latency,
     trtexec_markdown,
 )
+from mixlib.latency import orin_measure
+from mixlib.latency.measured import schema_markdown
 from mixlib.runs import run_folder
 
 matplotlib.use("Agg")

@@ -6,9 +6,9 @@ matplotlib.use("Agg")
 
 import torch  # noqa: E402
 
+from mixlib.chapters import mixing as mixing_chapter  # noqa: E402
 from mixlib.mixing import METHODS, create_batch_transform  # noqa: E402
 from mixlib.models import create_model  # noqa: E402
-from mixlib.report import mixing_chapter  # noqa: E402
 
 EXPLANATIONS = Path(__file__).resolve().parents[1] / "book" / "methods.yml"
 

@@ -5,7 +5,8 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from mixlib.report.pilot import (
+from mixlib.profiles import load_profile
+from mixlib.profiles.pilot import (
     accuracy_table,
     chosen_configurations,
     cost_lines,
@@ -13,7 +14,6 @@ from mixlib.report.pilot import (
     figures,
     pilot,
 )
-from mixlib.report.profiles import load_profile
 
 # validation accuracy by (label_smoothing, epochs, seed); the test accuracy would rank them the other way
 VALIDATION = {

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from mixlib.models import choose_output_stride
-from mixlib.report.profiles import available_profiles, load_profile, profile_line, wall_time_warning
+from mixlib.profiles import available_profiles, load_profile, profile_line, wall_time_warning
 from mixlib.runs import run_folder
 
 

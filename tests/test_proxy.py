@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from mixlib.chapters import proxy as proxy_chapter
 from mixlib.config import RunConfig
 from mixlib.data import AnnotatedImageDataset, ResidentImages, denormalise
 from mixlib.losses import MixedBatch
@@ -21,7 +22,6 @@ from mixlib.proxy import (
     select_misclassified,
 )
 from mixlib.proxy.images import to_uint8
-from mixlib.report import proxy_chapter
 from mixlib.run_data import build_eval_dataset, load_config_splits
 from mixlib.runs import RunFolder, build_trainer, check_recipe, create_recipe, run_folder, train_run
 from mixlib.training import Callback, Trainer, predict

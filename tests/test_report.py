@@ -10,13 +10,13 @@ import nbformat
 import pytest
 import torch
 
+from mixlib.chapters.contents import SUMMARY_CHAPTERS, TOC, table_of_contents
 from mixlib.cli import main
-from mixlib.report import runner
-from mixlib.report.chapters import SUMMARY_CHAPTERS, TOC, table_of_contents
-from mixlib.report.cluster import plan_workers
-from mixlib.report.profiles import load_profile
+from mixlib.profiles import load_profile
 from mixlib.runs import RunFolder, run_folder, train_run
 from mixlib.runs.folder import METRICS
+from mixlib.sweep import runner
+from mixlib.sweep.cluster import plan_workers
 from mixlib.training import CHECKPOINT, HISTORY
 
 

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from mixlib.report.results_chapter import (
+from mixlib.chapters.results import (
     collect_runs,
     details_table,
     detectable_statement,
@@ -9,7 +9,7 @@ from mixlib.report.results_chapter import (
     runs_table,
     summarise,
 )
-from mixlib.report.scores import NO_BREAK
+from mixlib.chapters.scores import NO_BREAK
 from mixlib.runs import run_folder
 from tests.conftest import write_run_folder
 

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from mixlib.report.statistics import (
+from mixlib.chapters.statistics import (
     NO_DIFFERENCE,
     NOT_RESOLVED,
     TOO_FEW_SEEDS,

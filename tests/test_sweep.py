@@ -24,8 +24,11 @@ import yaml
 from mixlib.cli import main
 from mixlib.data.synthetic import SyntheticSpec, generate_synthetic
 from mixlib.files import atomic_write_json, exclusive_lock
-from mixlib.report import runner
-from mixlib.report.cluster import (
+from mixlib.profiles import Configuration, Profile, load_profile
+from mixlib.runs import RunFolder, train_run
+from mixlib.runs.folder import METRICS
+from mixlib.sweep import runner
+from mixlib.sweep.cluster import (
     DEFAULT_RUNS_PER_GPU,
     THREAD_VARIABLES,
     PinnedLocalCluster,
@@ -35,8 +38,7 @@ from mixlib.report.cluster import (
     plan_workers,
     task_resources,
 )
-from mixlib.report.profiles import Configuration, Profile, load_profile
-from mixlib.report.runner import (
+from mixlib.sweep.runner import (
     AFTER_TIMED,
     KERNEL_START_ATTEMPTS,
     TIMED,
@@ -49,8 +51,6 @@ from mixlib.report.runner import (
     run_notebook_task,
     summary_tasks,
 )
-from mixlib.runs import RunFolder, train_run
-from mixlib.runs.folder import METRICS
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 TIMING = {"epoch_seconds"}  # the only metric that may differ between two runs of one configuration

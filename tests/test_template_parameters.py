@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from mixlib.report.chapters import SUMMARY_CHAPTERS
-from mixlib.report.template_parameters import summary_parameters
+from mixlib.chapters.contents import SUMMARY_CHAPTERS
+from mixlib.chapters.template_parameters import summary_parameters
 
 
 def test_text_parameters_are_parsed_as_papermill_passes_them():

@@ -18,9 +18,9 @@ import torch  # noqa: E402
 
 import mixlib.training  # noqa: E402
 from mixlib.bench import training_cost  # noqa: E402
+from mixlib.chapters import training_cost as training_cost_chapter  # noqa: E402
 from mixlib.cli import main  # noqa: E402
-from mixlib.report import training_cost_chapter  # noqa: E402
-from mixlib.report.profiles import load_profile  # noqa: E402
+from mixlib.profiles import load_profile  # noqa: E402
 from tests.conftest import write_run_folder  # noqa: E402
 from tests.test_notebooks import parameters_cell  # noqa: E402
 

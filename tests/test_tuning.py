@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from mixlib.report.profiles import load_profile, profile_path
-from mixlib.report.tuning import choose, parse_grid, tune, tuned_profile
+from mixlib.profiles import load_profile, profile_path
+from mixlib.profiles.tuning import choose, parse_grid, tune, tuned_profile
 
 # validation accuracy by (lr, seed); the test accuracy favours the other learning rate
 VALIDATION = {(0.01, 0): 0.40, (0.01, 1): 0.44, (0.1, 0): 0.50, (0.1, 1): 0.52}

@@ -17,7 +17,7 @@ callbacks, the model drawn from the run's seed) and times `Trainer.train_step`, 
   Attention's cost is per epoch: its proxy step (predicting the training set, CAMs of the chosen
   images, altering them) is not timed here, and the extra batches its proxy epochs train cost this
   step's time each. How many there are depends on how many images a run got wrong, so it is read from
-  the runs (`mixlib.report.training_cost_chapter`); the record lists each configuration's proxy epochs.
+  the runs (`mixlib.chapters.training_cost`); the record lists each configuration's proxy epochs.
 
 Protocol: `steps_per_round` fixed batches are drawn once per configuration with the same seeded
 indices, so configurations with the same data get the same images (each configuration's

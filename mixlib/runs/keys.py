@@ -32,8 +32,15 @@ def training_fingerprint(config: RunConfig, package: Path = PACKAGE) -> str:
 
 def training_code(config: RunConfig, package: Path = PACKAGE) -> str:
     own = private_modules(create_recipe(config).code, package)
-    leave_out = every_method_module(package) - own
-    return code_key(imported_closure([TRAINING_CODE, *own], import_graph(package), leave_out), package)
+    modules = imported_closure(
+        [TRAINING_CODE, *own], import_graph(package), other_methods_modules(config, package)
+    )
+    return code_key(modules, package)
+
+
+def other_methods_modules(config: RunConfig, package: Path = PACKAGE) -> frozenset[str]:
+    """The modules other methods own and this configuration's run never executes."""
+    return every_method_module(package) - private_modules(create_recipe(config).code, package)
 
 
 def evaluation_fingerprint(config: RunConfig, checkpoint: Path, package: Path = PACKAGE) -> str:

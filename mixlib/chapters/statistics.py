@@ -24,7 +24,7 @@ would another sample of test images of the same size. The variance of the estima
   variance of D_s holds that part plus a run-level part that cannot be negative.
 - V_test, the test-sample part: the test images are resampled with replacement B times, one resample
   for every configuration and seed so the pairing survives (a paired bootstrap), and each run's score
-  recomputed from its per-image predictions (`mixlib.report.image_scores`). With D*_s the resampled
+  recomputed from its per-image predictions (`mixlib.chapters.image_scores`). With D*_s the resampled
   differences, v_w is the mean over seeds of Var(D*_s) and c_b the mean over pairs of seeds of
   Cov(D*_s, D*_t): the part of the image noise the seeds share, which averaging over seeds cannot
   remove (Var of a crossed seed x image design: s_a^2/S + s_b^2/N + s_e^2/(SN), and c_b estimates

@@ -10,9 +10,10 @@ import pandas as pd
 import torch
 
 from mixlib.cams import compute_cams
+from mixlib.chapters.scores import CLASSIFICATION, SCORES, localisation_scalars
+from mixlib.chapters.shown_images import draw_box, sample_indices
 from mixlib.config import RunConfig
 from mixlib.data import AnnotatedImageDataset, denormalise
-from mixlib.report.scores import CLASSIFICATION, SCORES, localisation_scalars
 from mixlib.runs import RunResult
 
 # the localisation rows of a configuration's chapter (the CAM chapter shows every score)
@@ -159,15 +160,6 @@ def plot_confusion_matrix(results: Sequence[RunResult], class_names: Sequence[st
     return figure
 
 
-def sample_indices(labels: Sequence[int], per_class: int = 1) -> list[int]:
-    """The first `per_class` test images of every class: the same images in every chapter."""
-    chosen: dict[int, list[int]] = {}
-    for index, label in enumerate(labels):
-        if len(chosen.setdefault(int(label), [])) < per_class:
-            chosen[int(label)].append(index)
-    return [i for label in sorted(chosen) for i in chosen[label]]
-
-
 def plot_cam_grid(
     result: RunResult, dataset: AnnotatedImageDataset, method: str = "gradcam", per_class: int = 1
 ) -> plt.Figure:
@@ -201,10 +193,3 @@ def plot_cam_grid(
     )
     figure.tight_layout()
     return figure
-
-
-def draw_box(axis: plt.Axes, box: Sequence[float]) -> None:
-    x0, y0, x1, y1 = box
-    axis.add_patch(
-        plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, edgecolor="lime", lw=1.2)
-    )

@@ -8,7 +8,7 @@ the same for both and is not timed:
 - `serial`: what `python -m mixlib report` did before it ran on Dask (commit c527d0d): one kernel per
   configuration trains every seed and renders the chapter (`train.ipynb` over all the profile's seeds),
   then the summary chapters, one notebook at a time, PyTorch on every core;
-- `dask`: `mixlib.report.runner.run_sweep` on the local cluster the report starts (`--workers` as in
+- `dask`: `mixlib.sweep.runner.run_sweep` on the local cluster the report starts (`--workers` as in
   the report), the cluster's start included.
 
 The profile's data is prepared (the synthetic cache drawn) before either is timed, and `--order`
@@ -24,10 +24,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from mixlib.report.chapters import SUMMARY_CHAPTERS, TRAIN_TEMPLATE
-from mixlib.report.cluster import dask_client
-from mixlib.report.profiles import Profile, available_profiles, load_profile
-from mixlib.report.runner import (
+from mixlib.chapters.contents import SUMMARY_CHAPTERS, TRAIN_TEMPLATE
+from mixlib.profiles import Profile, available_profiles, load_profile
+from mixlib.run_data import load_config_splits
+from mixlib.runs import configuration_folder
+from mixlib.sweep.cluster import dask_client
+from mixlib.sweep.runner import (
     CHAPTER,
     NotebookTask,
     execute,
@@ -37,8 +39,6 @@ from mixlib.report.runner import (
     run_tasks,
     summary_task,
 )
-from mixlib.run_data import load_config_splits
-from mixlib.runs import configuration_folder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

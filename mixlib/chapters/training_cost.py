@@ -30,7 +30,7 @@ from mixlib.bench.training_cost import (
     write_record,
 )
 from mixlib.config import RunConfig
-from mixlib.report.profiles import available_profiles, load_profile
+from mixlib.profiles import available_profiles, load_profile
 from mixlib.runs import finished_runs
 
 BASELINE = "baseline"  # the configuration the ratios are taken to, as on the findings page

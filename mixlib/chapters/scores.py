@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mixlib.cams import IOU_THRESHOLDS
-from mixlib.report.statistics import mean_std_text
+from mixlib.chapters.statistics import mean_std_text
 
 NO_BREAK = "\u00a0"
 
@@ -79,6 +79,17 @@ LOCALISATION: dict[str, Score] = {
     "insertion_auc": Score("insertion AUC ↑", "insertion AUC", digits=3),
 }
 SCORES: dict[str, Score] = {**CLASSIFICATION, **LOCALISATION}
+# the classification scores of every run's metrics.json that the results chapter and the findings page
+# tabulate per run
+SUMMARY_METRICS = ("accuracy", "macro_f1", "ece", "macro_fpr", "epoch_seconds")
+# why a dataset without annotation has no scores (the CAM chapter and the findings page say it)
+UNAVAILABLE_WITHOUT_BOXES = (
+    "This dataset has no bounding boxes and no object masks (an image folder), so these scores are "
+    "unavailable: MaxBoxAccV2, the box accuracy at each IoU, top-1 localisation and the pointing game need "
+    "a ground-truth box per image; PxAP and the part-versus-whole coverage need the object and part masks "
+    "that only the synthetic data has; deletion and insertion AUC need no annotation, but the evaluation "
+    "computes them with the box scores, so they are missing too."
+)
 
 
 def localisation_scalars(localisation: Mapping) -> dict:

@@ -1,7 +1,7 @@
 """The findings at a glance: a forest plot of every configuration's paired difference from its
 reference, one panel per question, and the same numbers as one compact table.
 
-Both read the comparison tables of `mixlib.report.statistics.comparison_frame` (index: configuration;
+Both read the comparison tables of `mixlib.chapters.statistics.comparison_frame` (index: configuration;
 columns `estimate`, `low`, `high`, `confidence`, `p_value`, `adjusted_p`, `seeds`, `detectable`,
 `verdict`), as the chapters make them, so the figure, the table and the sentences of the book never
 disagree. Figures are `matplotlib.figure.Figure` objects made without pyplot, so a notebook shows one
@@ -24,7 +24,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, NullLocator
 
-from mixlib.report.statistics import MIN_PAIRED_SEEDS, NO_DIFFERENCE, NOT_RESOLVED
+from mixlib.chapters.statistics import MIN_PAIRED_SEEDS, NO_DIFFERENCE, NOT_RESOLVED
 
 
 @dataclass(frozen=True)

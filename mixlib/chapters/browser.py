@@ -6,7 +6,7 @@ a 390 px phone width), images that do not load and internal links that lead nowh
 Driven by Selenium with Debian's `chromium` and `chromium-driver` (`make browser` installs them); the
 browser resolves no host name at all, so a page that needs the network fails here as it would offline.
 
-    python -m mixlib.report.browser _build/html --screenshots _build/browser
+    python -m mixlib.chapters.browser _build/html --screenshots _build/browser
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from mixlib.report.profiles import Configuration, load_profile, profile_path
+from mixlib.profiles import Configuration, load_profile, profile_path
 from mixlib.runs import RunResult, run_folder, train_run
 
 TUNABLE = ("lr", "weight_decay")

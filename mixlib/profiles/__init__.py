@@ -6,6 +6,11 @@ configuration is validated as a RunConfig, with its run recipe, when the profile
 anything runs: the whole profile is checked there (its name is a plain folder name, `defaults` and
 every configuration mappings, the seeds distinct integers in numpy's range), so a bad profile is
 refused before any folder is created.
+
+The loader sits here, beside the YAML files it reads and below both the sweep that runs a profile
+(`mixlib.sweep`) and the chapters that describe one (`mixlib.chapters`), so a chapter reads a profile
+without loading the sweep. `pilot.py` and `tuning.py` are the commands that size a profile's
+`defaults` (its `pilot` and `tuning` sections); they train runs in this process and use no Dask.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from mixlib.config import RunConfig
 from mixlib.data import check_data_root
 from mixlib.runs import RunFolder, check_recipe, run_folder
 
-PROFILE_DIR = Path(__file__).resolve().parent.parent / "profiles"
+PROFILE_DIR = Path(__file__).resolve().parent
 # `tuning` and `pilot` document how `defaults` were chosen (written by `python -m mixlib tune` and
 # `python -m mixlib pilot`); the findings page shows them
 SIZING_COMMANDS = {"pilot": "pilot", "tuning": "tune"}  # section -> the command that writes it

@@ -1,7 +1,7 @@
 """The book's chapters, listed once.
 
 `SUMMARY_CHAPTERS` is the one list: the report runner executes each chapter's template
-(`notebooks/<name>.ipynb`, with its tables and figures in `mixlib/report/<name>_chapter.py`) over the
+(`notebooks/<name>.ipynb`, with its tables and figures in `mixlib/chapters/<name>.py`) over the
 profile's finished runs and the book shows it as `book/generated/<name>.ipynb`, in this order; the
 table of contents `_toc.yml` is written from it, and
 `make test` runs every template it names (`python -m mixlib chapters --notebooks`). A new chapter is
@@ -30,25 +30,48 @@ class Chapter:
     timed: bool = False
     # it reads what a timed chapter measured (findings reads training_cost.json), so it runs after them
     reads_timed: bool = False
+    # what it reads besides the run folders, relative to the repository root (`{runs_dir}` is the
+    # profile's): the report executes it again when one of them changes (`mixlib.sweep.runner`)
+    reads: tuple[str, ...] = ()
 
     @property
     def template(self) -> Path:
         return TEMPLATES / f"{self.name}.ipynb"
 
+    @property
+    def module(self) -> str:
+        """The chapter's module, with its tables and figures: the template imports it."""
+        return f"mixlib.chapters.{self.name}"
 
+
+ORIN_RESULTS = "results/orin"  # measured Jetson figures (mixlib.chapters.latency)
 SUMMARY_CHAPTERS = (
-    Chapter("findings", "Findings", reads_timed=True),
+    Chapter(
+        "findings",
+        "Findings",
+        reads_timed=True,
+        reads=("{runs_dir}/training_cost.json", "book/published.yml", ORIN_RESULTS),
+    ),
     Chapter("results", "Results"),
-    Chapter("mixing", "Results", timed=True),
+    Chapter("mixing", "Results", timed=True, reads=("book/methods.yml",)),
     Chapter("training_cost", "Results", timed=True),
     Chapter("cams", "Results"),
     Chapter("proxy", "Results"),
-    Chapter("latency", "Results", timed=True),
+    Chapter("latency", "Results", timed=True, reads=(ORIN_RESULTS,)),
 )
 # after the summary chapters: the configuration chapters, then the glossary the runner writes
 TRAINING_RUNS_PART = "Training runs (one chapter per configuration)"
 REFERENCE_PART = "Reference"
 GLOSSARY = GENERATED / "glossary"
+
+
+# each configuration's chapter is the training template over the configuration's finished seeds
+CONFIGURATION_CHAPTER_MODULE = "mixlib.chapters.configuration"
+
+
+def chapter_modules() -> list[str]:
+    """Every chapter's module: the configuration chapter's, then the summary chapters' in book order."""
+    return [CONFIGURATION_CHAPTER_MODULE, *(chapter.module for chapter in SUMMARY_CHAPTERS)]
 
 
 def notebook_templates() -> list[Path]:
@@ -66,7 +89,7 @@ def table_of_contents() -> str:
     parts[REFERENCE_PART] = [f"file: {GLOSSARY.as_posix()}"]
     lines = [
         "# Written by `python -m mixlib chapters --toc` (and by every report) from",
-        "# mixlib/report/chapters.py: edit the chapter list there, not this file.",
+        "# mixlib/chapters/contents.py: edit the chapter list there, not this file.",
         "format: jb-book",
         "root: book/intro",
         "parts:",

@@ -19,10 +19,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mixlib.mixing import MIXING, mixes_two_images
-from mixlib.report.image_scores import TestSample, load_test_sample
-from mixlib.report.scores import SCORES
-from mixlib.report.statistics import (
+from mixlib.chapters.image_scores import TestSample, load_test_sample
+from mixlib.chapters.scores import SCORES
+from mixlib.chapters.statistics import (
     NO_DIFFERENCE,
     NOT_RESOLVED,
     TOO_FEW_SEEDS,
@@ -33,6 +32,7 @@ from mixlib.report.statistics import (
     mean_std_text,
     per_configuration,
 )
+from mixlib.mixing import MIXING, mixes_two_images
 from mixlib.runs import FinishedRun, RunFolder, finished_runs
 
 PROXY_METHOD = "proxy"

@@ -18,26 +18,26 @@ import pandas as pd
 import torch
 
 from mixlib.cams import CAM_METHODS, compute_cams
-from mixlib.data import denormalise
-from mixlib.data.synthetic import MASK_PART
-from mixlib.evaluation import centre_baseline_scores, predict_classes
-from mixlib.model_state import borrowed_for_evaluation
-from mixlib.report.configuration_chapter import draw_box, sample_indices
-from mixlib.report.figures import Question, compact_cells
-from mixlib.report.image_scores import IMAGE_SCORES, TestSample, compare_runs, load_test_sample
-from mixlib.report.scores import BOX_ACCURACY_COLUMNS, LOCALISATION, SCORES, run_scores, shown_scores
-from mixlib.report.statistics import (
+from mixlib.chapters.centre_baseline import centre_baseline_reference, compare_with_centre
+from mixlib.chapters.figures import Question, compact_cells
+from mixlib.chapters.image_scores import compare_runs, load_test_sample
+from mixlib.chapters.scores import BOX_ACCURACY_COLUMNS, LOCALISATION, SCORES, run_scores, shown_scores
+from mixlib.chapters.shown_images import draw_box, sample_indices
+from mixlib.chapters.statistics import (
     DETECTABLE_RULE,
     NO_DIFFERENCE,
     NOT_RESOLVED,
     TOO_FEW_SEEDS,
-    FixedReference,
     comparison_texts,
     per_configuration,
     smallest_detectable,
 )
-from mixlib.run_data import build_eval_dataset, load_config_splits
-from mixlib.runs import RunFolder, RunResult, finished_runs, load_run, run_folder
+from mixlib.data import denormalise
+from mixlib.data.synthetic import MASK_PART
+from mixlib.evaluation import predict_classes
+from mixlib.model_state import borrowed_for_evaluation
+from mixlib.run_data import build_eval_dataset
+from mixlib.runs import RunResult, finished_runs, load_run, run_folder
 
 # the scores of this chapter: test accuracy and every localisation score
 CAM_SCORES = ("accuracy", *LOCALISATION)
@@ -54,18 +54,9 @@ PUBLISHED_MAX_BOX_ACC_V2 = {"a vanilla CAM": (62.4, 61.1), "the centre-Gaussian 
 PART_TABLE = ("pxap", "part_share", "part_ratio")
 PART_DETAILS_TABLE = ("body_ratio", "background_ratio")
 FAITHFULNESS_TABLE = ("deletion_auc", "insertion_auc")
-# why a dataset without annotation has no scores (the CAM chapter and the findings page say it)
-UNAVAILABLE_WITHOUT_BOXES = (
-    "This dataset has no bounding boxes and no object masks (an image folder), so these scores are "
-    "unavailable: MaxBoxAccV2, the box accuracy at each IoU, top-1 localisation and the pointing game need "
-    "a ground-truth box per image; PxAP and the part-versus-whole coverage need the object and part masks "
-    "that only the synthetic data has; deletion and insertion AUC need no annotation, but the evaluation "
-    "computes them with the box scores, so they are missing too."
-)
 # scores compared with the baseline (paired by seed, Holm-corrected); a lower part ratio is not better
 # by itself (a map off the object has one too), so `SCORES` gives it no direction
 COMPARED = ("max_box_acc_v2", "part_ratio")
-CENTRE_GUESS = "centre guess"
 
 
 # --------------------------------------------------------------------------- scores from run folders
@@ -102,7 +93,7 @@ def has_part_coverage(runs: pd.DataFrame) -> bool:
 def summarise_localisation(runs: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
     """Mean and sample std per configuration (in the given order) of every score and, for each
     `COMPARED` score, the paired difference to `baseline` with its Holm-corrected interval and verdict
-    (`mixlib.report.statistics`, the rule of every chapter)."""
+    (`mixlib.chapters.statistics`, the rule of every chapter)."""
     table = per_configuration(runs, CAM_SCORES)
     if baseline not in table.index:
         return table
@@ -143,31 +134,6 @@ def display_scores(summary: pd.DataFrame, scores: Sequence[str]) -> pd.DataFrame
 def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration and seed: the main scores in their shown unit and precision."""
     return shown_scores(runs.set_index(["configuration", "seed"]), RUNS_TABLE)
-
-
-def centre_baseline_reference(runs: pd.DataFrame) -> tuple[dict, pd.DataFrame]:
-    """Scores of the centre-Gaussian map on the splits of the first of `runs` and their per-image form
-    (({}, empty) without boxes); all runs of a profile share the splits."""
-    config = RunFolder(Path(runs["run_dir"].iloc[0])).read_config()
-    splits = load_config_splits(config)
-    return centre_baseline_scores(
-        build_eval_dataset(config, splits.val), build_eval_dataset(config, splits.test)
-    )
-
-
-def compare_with_centre(
-    runs: pd.DataFrame, centre: tuple[dict, pd.DataFrame], sample: TestSample | None
-) -> pd.DataFrame:
-    """Each configuration's MaxBoxAccV2 against the centre guess's on the same test images (a
-    reference without seed noise), Holm-corrected across the configurations."""
-    scores, per_image = centre
-    resampled = (
-        IMAGE_SCORES["max_box_acc_v2"].compute(per_image, sample.counts)
-        if sample is not None and len(per_image) == sample.images
-        else None
-    )
-    reference = FixedReference(CENTRE_GUESS, scores["max_box_acc_v2"], resampled)
-    return compare_runs(runs, "max_box_acc_v2", reference, "higher", sample)
 
 
 def centre_baseline_statement(runs: pd.DataFrame) -> str:

@@ -1,6 +1,6 @@
 """Scores recomputed from each run's per-image test predictions on resamples of the test images.
 
-The test-sample part of every interval (`mixlib.report.statistics`) needs each run's score on the same
+The test-sample part of every interval (`mixlib.chapters.statistics`) needs each run's score on the same
 resamples of the test images. A resample is a row of multinomial counts (how often each image is
 drawn), so a score is a function of the per-image predictions (`predictions.csv`, see
 `mixlib.runs.folder`) and a (B, N) matrix of counts; the row of ones gives the score on the test split
@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mixlib.chapters.statistics import FixedReference, Resampled, compare_with_reference
 from mixlib.evaluation import BOX_HIT
 from mixlib.metrics import ECE_BINS
-from mixlib.report.statistics import FixedReference, Resampled, compare_with_reference
 from mixlib.runs import RunFolder
 
 RESAMPLES = 1000

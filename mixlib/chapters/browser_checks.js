@@ -1,4 +1,4 @@
-// The checks `mixlib.report.browser` runs in every page of the book, after MathJax has typeset it.
+// The checks `mixlib.chapters.browser` runs in every page of the book, after MathJax has typeset it.
 // Each returns a list of problems, in words a reader of the test's output understands.
 
 // the content column: the article of sphinx-book-theme, the <main> or <body> of any other page

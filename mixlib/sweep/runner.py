@@ -1,21 +1,24 @@
 """`python -m mixlib report`: every notebook of a profile as a Dask task, then the book.
 
 Each run is `train.ipynb` executed by papermill for one seed, on a worker of a local Dask cluster or
-of a running scheduler (`mixlib.report.cluster`); a configuration's chapter is the same template
+of a running scheduler (`mixlib.sweep.cluster`); a configuration's chapter is the same template
 executed over its finished runs with `finished_runs_only`, which trains nothing, and starts as soon as
 its own runs are done; the summary chapters start once every run is done, the timed ones (benchmarks,
 training cost, latency) after them and alone, and the findings, which read the training cost, last.
-A worker executes its notebooks one after the other in one warm kernel (`mixlib.report.kernels`),
+A worker executes its notebooks one after the other in one warm kernel (`mixlib.sweep.kernels`),
 reset between them, rather than starting and importing everything anew.
 
 Layout (all relative to the repository root, the working directory):
 - `runs/<profile>/<configuration>/seed<k>/`: one training run (`mixlib.runs.folder`) and
-  `train.ipynb` + `train.json`, the executed notebook and the fingerprint (parameters, code, template)
-  it was made with; a run only writes its own folder, and an unchanged one is not rerun;
+  `train.ipynb` + `train.json`, the executed notebook and the key it was made with
+  (`mixlib.sweep.notebook_keys`: parameters, template, the package code it executes); a run only
+  writes its own folder, and its two stages, training and evaluation, are each redone only when
+  their own key changed (`mixlib.runs.keys`);
 - `runs/<profile>/<configuration>/chapter.ipynb` + `chapter.json`: the configuration's chapter, the
-  same way;
-- `runs/<profile>/summaries/<name>.ipynb`: the summary chapters of `mixlib.report.chapters`, executed
-  on every report;
+  same way, keyed also by its runs' records;
+- `runs/<profile>/summaries/<name>.ipynb` + `<name>.json`: the summary chapters of
+  `mixlib.chapters.contents`, keyed by every run's records and the files the chapter reads; a chapter
+  whose key holds is kept as it is;
 - `book/generated/`: what the book shows for this profile (copies of those chapters, one per
   configuration, and the glossary), rewritten once every notebook has succeeded, and `_toc.yml`,
   written from the same chapter list; `_build/html/`: the built book.
@@ -24,12 +27,12 @@ Layout (all relative to the repository root, the working directory):
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,9 +41,7 @@ import papermill
 from distributed import Client, Future, as_completed
 from tqdm import tqdm
 
-from mixlib.config import RunConfig, code_version, fingerprint
-from mixlib.files import atomic_write_json, exclusive_lock, read_json, read_or_set_aside
-from mixlib.report.chapters import (
+from mixlib.chapters.contents import (
     GENERATED,
     GLOSSARY,
     SUMMARY_CHAPTERS,
@@ -49,16 +50,10 @@ from mixlib.report.chapters import (
     Chapter,
     table_of_contents,
 )
-from mixlib.report.cluster import (
-    GPU_RESOURCE,
-    dask_client,
-    every_core_for_kernels,
-    kernels_use_the_default_allocator,
-    task_resources,
-)
-from mixlib.report.glossary import write_glossary_page
-from mixlib.report.kernels import WarmKernel, shut_down_idle_kernels, warm_kernel
-from mixlib.report.profiles import (
+from mixlib.chapters.glossary import write_glossary_page
+from mixlib.config import RunConfig
+from mixlib.files import atomic_write_json, exclusive_lock, read_json, read_or_set_aside
+from mixlib.profiles import (
     Configuration,
     Profile,
     available_profiles,
@@ -66,7 +61,17 @@ from mixlib.report.profiles import (
     wall_time_warning,
 )
 from mixlib.runs import RunFolder, configuration_folder, run_folder
-from mixlib.runs.load import finished_state
+from mixlib.runs.keys import other_methods_modules
+from mixlib.runs.load import EVALUATION_STAGE, TRAINING_STAGE, next_stage
+from mixlib.sweep.cluster import (
+    GPU_RESOURCE,
+    dask_client,
+    every_core_for_kernels,
+    kernels_use_the_default_allocator,
+    task_resources,
+)
+from mixlib.sweep.kernels import WarmKernel, shut_down_idle_kernels, warm_kernel
+from mixlib.sweep.notebook_keys import notebook_fingerprint, template_code
 
 GLOSSARY_DATA = Path("book/glossary.yml")
 CHAPTER = "chapter.ipynb"  # a configuration's chapter, next to its seed folders
@@ -113,7 +118,8 @@ class NotebookTask:
     root: Path  # the repository root, the kernel's working directory
     output: Path
     parameters: dict
-    fingerprint: str
+    code: str  # the key of the package code the template executes (`template_code`)
+    inputs: tuple[Path, ...] = ()  # the records and files it reads, hashed into its fingerprint
     timed: bool = False  # a summary chapter that measures time (`Chapter.timed`): it runs alone
     config: RunConfig | None = None  # a run's parameters (None for a chapter): its records are checked
 
@@ -135,15 +141,25 @@ class NotebookTask:
         """The lock file of the notebook (and of its record): one report at a time executes it."""
         return self.output.with_name(f".{self.output.name}.lock")
 
+    def fingerprint(self) -> str:
+        """The key of the notebook as its inputs are now: taken when it has been executed, and compared
+        with that record before it is executed again."""
+        return notebook_fingerprint(self.parameters, self.root / self.template, self.code, self.inputs)
+
     def is_current(self) -> bool:
-        """Executed with these parameters, code and template; for a run, also with whole run records
-        (a damaged one is set aside here, so the run executes again and resumes or retrains)."""
+        """Executed with these parameters, template, code and inputs; for a run, also with both stages'
+        records whole and current (a damaged one is set aside here, so its stage runs again)."""
+        return self.notebook_is_current() and (self.config is None or self.next_stage() is None)
+
+    def notebook_is_current(self) -> bool:
         if not (self.output.is_file() and self.record.is_file()):
             return False
         record = read_or_set_aside(self.record, read_json, "the notebook runs again")
-        if not (isinstance(record, dict) and record.get("fingerprint") == self.fingerprint):
-            return False
-        return self.config is None or finished_state(RunFolder(self.output.parent), self.config) is not None
+        return isinstance(record, dict) and record.get("fingerprint") == self.fingerprint()
+
+    def next_stage(self) -> str | None:
+        """The stage a run's notebook will run (`mixlib.runs.load.next_stage`)."""
+        return next_stage(RunFolder(self.output.parent), self.config)
 
     def describe(self) -> str:
         if self.kind == "summary":
@@ -172,15 +188,16 @@ def run(args: argparse.Namespace) -> int:
     with dask_client(args.scheduler, args.workers, args.runs_per_gpu) as client:
         print(f"Dask dashboard: {client.dashboard_link}", flush=True)
         resources = task_resources(client, args.runs_per_gpu) if args.scheduler else None
-        failures = run_sweep(client, profile, runs_dir, root, args.force, resources)
-    if failures:
-        for failure in failures:
+        outcome = run_sweep(client, profile, runs_dir, root, args.force, resources)
+    if outcome.failures:
+        for failure in outcome.failures:
             print(
                 f"FAILED {failure.task.describe()}: {failure.error}\n  notebook: {failure.task.output}",
                 file=sys.stderr,
             )
         print(
-            f"{len(failures)} notebook(s) failed; book not built. Finished runs are kept and will not rerun.",
+            f"{len(outcome.failures)} notebook(s) failed; book not built. "
+            "Finished runs are kept and will not rerun.",
             file=sys.stderr,
         )
         return 1
@@ -191,6 +208,7 @@ def run(args: argparse.Namespace) -> int:
         (root / TOC).write_text(table_of_contents())
         if not args.no_build:
             build_book(root)
+    print(f"report for profile {profile.name!r}: {outcome}", flush=True)
     done = f"report for profile {profile.name!r} done in {time.perf_counter() - start:.0f} s: "
     if args.no_build:
         print(
@@ -208,25 +226,26 @@ def run_sweep(
     root: Path,
     force: bool,
     resources: dict[str, float] | None = None,
-) -> list[Failure]:
+) -> SweepOutcome:
     """Every notebook of the report as a Dask task, each submitted once the runs it reads have finished
     and a worker is free: the (configuration, seed) runs, each configuration's chapter after its own
     runs, the summary chapters after every run; the timed summaries then, one at a time with nothing
     beside them so that their clocks measure only themselves; last the summaries that read what the
-    timed ones measured. Nothing that reads a failed run is executed."""
+    timed ones measured. Nothing that reads a failed run is executed, and a notebook whose key still
+    holds once what it reads has finished is not executed again (unless `force`)."""
     runs = run_tasks(profile, runs_dir, root)
-    pending = [task for task in runs if force or not task.is_current()]
-    print(f"{len(runs) - len(pending)} of {len(runs)} run(s) unchanged, {len(pending)} to run", flush=True)
-    sweep = Sweep(client, resources)
+    stages = {task.key: task.next_stage() for task in runs}
+    pending = [
+        task for task in runs if force or stages[task.key] is not None or not task.notebook_is_current()
+    ]
+    plan = RunPlan.of(stages.values())
+    print(f"{plan}; {len(pending)} run notebook(s) to execute", flush=True)
+    sweep = Sweep(client, resources, force)
     for task in pending:
-        sweep.add(task)
+        sweep.add(task, check=False)
     for configuration in profile.configurations:
-        chapter = notebook_task(configuration, profile, runs_dir, root)
         own_runs = [task for task in pending if task.name == configuration.name]
-        if force or own_runs or not chapter.is_current():
-            sweep.add(chapter, after=own_runs)
-        else:
-            print(f"{chapter.name}: unchanged, reusing {chapter.output}")
+        sweep.add(notebook_task(configuration, profile, runs_dir, root), after=own_runs)
     for summary in summary_tasks(profile, runs_dir, root, UNTIMED):
         sweep.add(summary, after=pending)
     failures = sweep.wait()
@@ -239,7 +258,42 @@ def run_sweep(
     readers = [] if failures else summary_tasks(profile, runs_dir, root, AFTER_TIMED)
     for summary in readers:
         sweep.add(summary)
-    return sweep.wait() if readers else failures
+    failures = sweep.wait() if readers else failures
+    return SweepOutcome(failures, plan, sweep.executed, sweep.unchanged)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """How many of a report's runs train, are only evaluated again, or are reused as they are."""
+
+    train: int
+    evaluate: int
+    reuse: int
+
+    @classmethod
+    def of(cls, stages: Iterable[str | None]) -> RunPlan:
+        """From each run's `next_stage`."""
+        counts = Counter(stages)
+        return cls(counts[TRAINING_STAGE], counts[EVALUATION_STAGE], counts[None])
+
+    def __str__(self) -> str:
+        total = self.train + self.evaluate + self.reuse
+        return f"{total} run(s): {self.train} to train, {self.evaluate} to re-evaluate, {self.reuse} reused"
+
+
+@dataclass
+class SweepOutcome:
+    failures: list[Failure]
+    runs: RunPlan
+    executed: int  # notebooks executed
+    unchanged: int  # notebooks whose key held, kept as they were
+
+    def __str__(self) -> str:
+        plan = self.runs
+        return (
+            f"trained {plan.train}, re-evaluated {plan.evaluate} and reused {plan.reuse} run(s); "
+            f"executed {self.executed} notebook(s), kept {self.unchanged} unchanged"
+        )
 
 
 class Sweep:
@@ -250,21 +304,27 @@ class Sweep:
     submitted (on the one holding its dependencies, or the least busy by its estimate, two per
     one-thread worker), and on the smoke profile the summary chapters queued behind one another on one
     worker while the other stood idle. Submitted only when a slot is free, a task goes where it runs.
+
+    A task is checked for its key (`NotebookTask.is_current`) once the tasks it reads have finished,
+    as only then are its inputs what it will read; a current one is kept without executing it.
     """
 
-    def __init__(self, client: Client, resources: dict[str, float] | None) -> None:
-        self.client, self.resources = client, resources
-        self.waiting: list[tuple[NotebookTask, list[NotebookTask]]] = []
+    def __init__(self, client: Client, resources: dict[str, float] | None, force: bool = False) -> None:
+        self.client, self.resources, self.force = client, resources, force
+        self.waiting: list[tuple[NotebookTask, list[NotebookTask], bool]] = []
         self.running: dict[Future, NotebookTask] = {}
         self.outcomes: dict[str, str | None] = {}  # task key -> its error, None when it succeeded
+        self.stale: set[str] = set()  # tasks checked and found not current
+        self.executed = self.unchanged = 0
 
-    def add(self, task: NotebookTask, after: Sequence[NotebookTask] = ()) -> None:
-        self.waiting.append((task, list(after)))
+    def add(self, task: NotebookTask, after: Sequence[NotebookTask] = (), check: bool = True) -> None:
+        """Run `task` once `after` have succeeded; with `check`, only if it is not current by then."""
+        self.waiting.append((task, list(after), check and not self.force))
 
     def wait(self) -> list[Failure]:
         """Run every added task; the failures, without the tasks left out because one they read failed."""
         failures = []
-        runs = sum(task.seed is not None for task, _ in self.waiting)
+        runs = sum(task.seed is not None for task, _, _ in self.waiting)
         description = f"notebooks ({runs} run(s), {len(self.waiting) - runs} chapter(s))"
         with tqdm(total=len(self.waiting), desc=description, unit="notebook") as progress:
             finished = as_completed()
@@ -278,20 +338,32 @@ class Sweep:
         return failures
 
     def submit_ready(self, finished: as_completed) -> int:
-        """Submit each waiting task whose upstream tasks have all succeeded, and drop those after a failed
-        one; returns how many were dropped."""
-        waiting, dropped, slots = [], 0, self.slots()
-        for task, after in self.waiting:
+        """Submit each waiting task whose upstream tasks have all succeeded and that is not current, keep
+        those that are, and drop those after a failed one; returns how many were kept or dropped."""
+        waiting, settled, slots = [], 0, self.slots()
+        for task, after, check in self.waiting:
+            ready = all(upstream.key in self.outcomes for upstream in after)
             if any(self.outcomes.get(upstream.key) for upstream in after):
-                dropped += 1
-            elif len(self.running) < slots and all(upstream.key in self.outcomes for upstream in after):
+                settled += 1
+            elif ready and check and task.key not in self.stale and self.keep_if_current(task):
+                settled += 1
+            elif ready and len(self.running) < slots:
                 future = self.client.submit(run_notebook_task, task, key=task.key, resources=self.resources)
                 self.running[future] = task
+                self.executed += 1
                 finished.add(future)
             else:
-                waiting.append((task, after))
+                waiting.append((task, after, check))
         self.waiting = waiting
-        return dropped
+        return settled
+
+    def keep_if_current(self, task: NotebookTask) -> bool:
+        if task.is_current():
+            self.outcomes[task.key] = None
+            self.unchanged += 1
+            return True
+        self.stale.add(task.key)
+        return False
 
     def slots(self) -> int:
         """Notebooks the cluster runs at once: one per worker thread, fewer where each task takes a share
@@ -332,10 +404,14 @@ def notebook_task(
     else:
         parameters.update(seeds=[seed])
         output = run_folder(root / runs_dir, configuration.name, seed).path / TRAIN_TEMPLATE.name
-    fingerprint = notebook_fingerprint(TRAIN_TEMPLATE, parameters)
-    config = None if seed is None else configuration.config.replace(seed=seed)
+    # a run notebook or chapter never executes another method's own code
+    code = template_code(root / TRAIN_TEMPLATE, other_methods_modules(configuration.config))
+    if seed is None:
+        inputs = tuple(run_folder(root / runs_dir, configuration.name, k).metrics_file for k in profile.seeds)
+        return NotebookTask(configuration.name, None, TRAIN_TEMPLATE, root, output, parameters, code, inputs)
+    config = configuration.config.replace(seed=seed)
     return NotebookTask(
-        configuration.name, seed, TRAIN_TEMPLATE, root, output, parameters, fingerprint, config=config
+        configuration.name, seed, TRAIN_TEMPLATE, root, output, parameters, code, config=config
     )
 
 
@@ -354,8 +430,15 @@ def summary_tasks(profile: Profile, runs_dir: Path, root: Path, phase: str) -> l
 
 
 def summary_task(chapter: Chapter, profile: Profile, runs_dir: Path, root: Path) -> NotebookTask:
-    """`chapter` over the profile's runs, executed into `<runs_dir>/summaries/` on every report."""
+    """`chapter` over the profile's runs, executed into `<runs_dir>/summaries/`; its inputs are every
+    run's metrics and the files the chapter list says it reads (`Chapter.reads`)."""
     parameters = summary_parameters(profile, runs_dir)
+    runs = [
+        run_folder(root / runs_dir, configuration.name, seed).metrics_file
+        for configuration in profile.configurations
+        for seed in profile.seeds
+    ]
+    files = [root / path.format(runs_dir=runs_dir) for path in chapter.reads]
     return NotebookTask(
         chapter.name,
         None,
@@ -363,7 +446,8 @@ def summary_task(chapter: Chapter, profile: Profile, runs_dir: Path, root: Path)
         root,
         root / runs_dir / SUMMARIES / f"{chapter.name}.ipynb",
         parameters,
-        notebook_fingerprint(chapter.template, parameters),
+        template_code(root / chapter.template),
+        (*runs, *files),
         chapter.timed,
     )
 
@@ -380,17 +464,12 @@ def summary_parameters(profile: Profile, runs_dir: Path) -> dict:
     }
 
 
-def notebook_fingerprint(template: Path, parameters: dict) -> str:
-    template_hash = hashlib.sha256(template.read_bytes()).hexdigest()
-    return fingerprint({"parameters": parameters, "code": code_version(), "template": template_hash})
-
-
 def run_notebook_task(task: NotebookTask) -> str | None:
     """Runs on a Dask worker: execute the template into the task's folder and record its fingerprint.
 
     The kernel gets the worker's thread count and glibc's own allocator settings (not Dask's, see
     `kernels_use_the_default_allocator`), and is one of the worker's warm kernels
-    (`mixlib.report.kernels`). A timed chapter runs alone in a kernel of its own that gets every core
+    (`mixlib.sweep.kernels`). A timed chapter runs alone in a kernel of its own that gets every core
     of the worker's machine, as it had when the report ran one notebook at a time.
 
     The notebook is locked meanwhile (`NotebookTask.lock`): a report that finds it locked by another
@@ -417,7 +496,7 @@ def execute_task(task: NotebookTask) -> str | None:
             kernel=kernel,
         )
     if error is None:
-        atomic_write_json(task.record, {"fingerprint": task.fingerprint})
+        atomic_write_json(task.record, {"fingerprint": task.fingerprint()})
     return error
 
 

@@ -2,7 +2,7 @@
 written from the run's numbers, each with its interval and the command that reproduces it, and the
 published figures of other papers' settings beside them.
 
-Every comparison comes from `mixlib.report.statistics` (paired by seed, Holm-corrected across the
+Every comparison comes from `mixlib.chapters.statistics` (paired by seed, Holm-corrected across the
 configurations), so the page and the chapters never disagree. The configuration to recommend is
 chosen on validation accuracy; the test split only reports how it does.
 """
@@ -21,21 +21,17 @@ import yaml
 from matplotlib.figure import Figure
 
 from mixlib.bench import training_cost
-from mixlib.config import RunConfig
-from mixlib.latency.table import latency_report, onnx_stem
-from mixlib.mixing import MIXING, mixes_two_images
-from mixlib.models import choose_output_stride, create_model
-from mixlib.report import figures
-from mixlib.report.cams_chapter import (
+from mixlib.chapters import figures
+from mixlib.chapters.centre_baseline import centre_baseline_reference, compare_with_centre
+from mixlib.chapters.image_scores import TestSample, compare_runs, load_test_sample
+from mixlib.chapters.scores import (
+    LOCALISATION,
+    SCORES,
+    SUMMARY_METRICS,
     UNAVAILABLE_WITHOUT_BOXES,
-    centre_baseline_reference,
-    compare_with_centre,
+    run_scores,
 )
-from mixlib.report.image_scores import TestSample, compare_runs, load_test_sample
-from mixlib.report.profiles import available_profiles
-from mixlib.report.results_chapter import SUMMARY_METRICS
-from mixlib.report.scores import LOCALISATION, SCORES, run_scores
-from mixlib.report.statistics import (
+from mixlib.chapters.statistics import (
     NOT_RESOLVED,
     best_on_validation,
     compare_with_reference,
@@ -44,6 +40,11 @@ from mixlib.report.statistics import (
     per_configuration,
     smallest_detectable,
 )
+from mixlib.config import RunConfig
+from mixlib.latency.table import latency_report, onnx_stem
+from mixlib.mixing import MIXING, mixes_two_images
+from mixlib.models import choose_output_stride, create_model
+from mixlib.profiles import available_profiles
 from mixlib.runs import FinishedRun, finished_runs
 
 # found from the package, as the mixing chapter finds methods.yml: nbval runs templates in notebooks/

@@ -9,7 +9,7 @@ pins its workers. On a CPU the default is one one-thread worker per core: a smal
 step gains less than 2x from a second thread, and a notebook's figures use one core, so two
 one-thread runs side by side keep both cores busier than one two-thread run (`python -m mixlib bench
 sweep` measures it against the serial runner). Each worker keeps its kernel warm between notebooks
-(`mixlib.report.kernels`).
+(`mixlib.sweep.kernels`).
 
 On a running cluster (`--scheduler`) the cluster's workers are used as they are; `--runs-per-gpu N`
 then asks each task for 1/N of a worker resource named `GPU` (workers started with `--resources GPU=1`,

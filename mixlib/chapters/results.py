@@ -10,10 +10,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mixlib.report.figures import Question, compact_cells
-from mixlib.report.image_scores import compare_runs, load_test_sample
-from mixlib.report.scores import SCORES, shown_scores
-from mixlib.report.statistics import (
+from mixlib.chapters.figures import Question, compact_cells
+from mixlib.chapters.image_scores import compare_runs, load_test_sample
+from mixlib.chapters.scores import SCORES, SUMMARY_METRICS, shown_scores
+from mixlib.chapters.statistics import (
     DETECTABLE_RULE,
     TOO_FEW_SEEDS,
     per_configuration,
@@ -21,7 +21,6 @@ from mixlib.report.statistics import (
 )
 from mixlib.runs import application_probability, finished_runs
 
-SUMMARY_METRICS = ("accuracy", "macro_f1", "ece", "macro_fpr", "epoch_seconds")
 # metrics compared with the baseline (paired by seed, Holm-corrected): the headline table
 COMPARED = ("accuracy", "ece")
 DETAILS = ("macro_f1", "macro_fpr", "epoch_seconds")
@@ -48,7 +47,7 @@ def collect_runs(runs_dir: str | Path, configurations: Sequence[str], seeds: Seq
 
 def summarise(runs: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
     """Mean and sample std per configuration; for each COMPARED metric, the paired difference to the
-    baseline with its Holm-corrected interval and verdict (`mixlib.report.statistics`)."""
+    baseline with its Holm-corrected interval and verdict (`mixlib.chapters.statistics`)."""
     table = per_configuration(runs, SUMMARY_METRICS)
     if "application_probability" in runs:  # run tables from collect_runs have it
         table.insert(

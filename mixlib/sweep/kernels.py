@@ -35,7 +35,7 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
 # what a warm kernel runs, silently, before its next notebook (reset removes the imported name too)
-RESET = "from mixlib.report.kernels import forget_last_notebook\nforget_last_notebook()"
+RESET = "from mixlib.sweep.kernels import forget_last_notebook\nforget_last_notebook()"
 RESET_TIMEOUT = 20  # seconds a warm kernel has to answer before it is replaced (it resets in well under 1 s)
 
 

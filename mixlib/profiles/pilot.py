@@ -23,7 +23,7 @@ import pandas as pd
 import yaml
 
 from mixlib.files import atomic_write_json, read_json
-from mixlib.report.profiles import Configuration, Profile, load_profile
+from mixlib.profiles import Configuration, Profile, load_profile
 from mixlib.runs import RunResult, run_folder, train_run
 
 DEFAULT_CONFIGURATIONS = ("baseline", "mixup", "cutmix")
