@@ -1,30 +1,21 @@
 """Session fixtures: small on-disk datasets, the smallest run and the smoke report's book made once per
-test session, the shared data folder, and helpers that write run folders and benchmark arguments."""
+test session, and the shared data folder. Plain helpers that tests import are in `helpers.py`."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 import torch
-from PIL import Image
 
 from mixlib.cli import main
 from mixlib.config import RunConfig
-from mixlib.mixing import create_batch_transform
 from mixlib.models import create_model
-from mixlib.runs import RunFolder, train_run
-from mixlib.training import training_step
+from mixlib.runs import train_run
 
-REPOSITORY = Path(__file__).resolve().parents[1]
-BOOK_SOURCES = ("_config.yml", "book", "notebooks")  # not _toc.yml: the report writes it
-SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
-TINY_IMAGENET = Path(os.environ.get("MIXLIB_TINY_IMAGENET", SHARED_DATASETS / "tiny-imagenet-10"))
+from helpers import BOOK_SOURCES, REPOSITORY, TINY_IMAGENET, RunsCode, write_image_folder
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -40,19 +31,6 @@ def tiny_imagenet_root() -> Path:
     if not (TINY_IMAGENET / "wnids.txt").is_file():
         pytest.skip(f"Tiny ImageNet subset not found at {TINY_IMAGENET}")
     return TINY_IMAGENET
-
-
-def write_image_folder(root: Path, classes: int, train: int, test: int, size: int = 24) -> Path:
-    """A small `train/<class>/`, `test/<class>/` folder of random PNGs."""
-    rng = np.random.default_rng(0)
-    for split, count in (("train", train), ("test", test)):
-        for label in range(classes):
-            folder = root / split / f"class{label}"
-            folder.mkdir(parents=True, exist_ok=True)
-            for index in range(count):
-                pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-                Image.fromarray(pixels).save(folder / f"{index:03d}.png")
-    return root
 
 
 @pytest.fixture(scope="session")
@@ -112,33 +90,6 @@ def built(workspace: Path) -> Path:
     return workspace
 
 
-def unmixed_step(model, optimizer, loss_terms) -> dict[str, float]:
-    """One training step without mixing, with `loss_terms`, on a random batch of 4 images at 32 px."""
-    inputs, targets = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 0])
-    return training_step(model, optimizer, inputs, targets, create_batch_transform("none"), loss_terms)
-
-
-def write_run_folder(folder: Path, config: RunConfig, metrics: dict, history: dict | None = None) -> Path:
-    """A finished run folder holding just what the chapters read: config, metrics and history."""
-    run = RunFolder(folder)
-    folder.mkdir(parents=True)
-    run.write_config(config)
-    run.write_metrics({"seed": config.seed, **metrics})
-    if history is not None:
-        pd.DataFrame(history).to_csv(run.history_file, index=False)
-    return folder
-
-
-class RunsCode:
-    """Unpickling this calls `os.system`: what a malicious checkpoint does."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f"touch {self.marker}",)
-
-
 @pytest.fixture
 def code_running_checkpoint(tmp_path: Path) -> tuple[Path, Path]:
     """A checkpoint with real ResNet-10 weights and a pickled `os.system` call that would create `marker`."""
@@ -147,16 +98,6 @@ def code_running_checkpoint(tmp_path: Path) -> tuple[Path, Path]:
     state = create_model("resnet10t", 10, 32).state_dict()
     torch.save({"model": state, "fingerprint": "x", "payload": RunsCode(marker)}, path)
     return path, marker
-
-
-def parsed_bench_args(bench_module, argv: list[str], **overrides) -> argparse.Namespace:
-    """A benchmark module's command-line arguments for `argv`, with attributes replaced by `overrides`."""
-    parser = argparse.ArgumentParser()
-    bench_module.add_arguments(parser)
-    args = parser.parse_args(argv)
-    for name, value in overrides.items():
-        setattr(args, name, value)
-    return args
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ from mixlib.config import RunConfig
 from mixlib.mixing import METHODS, create_batch_transform
 from mixlib.profiles import available_profiles, load_profile
 from mixlib.runs import application_probability, check_recipe, create_recipe, run_folder
-from tests.conftest import TINY_IMAGENET, write_run_folder
+
+from helpers import TINY_IMAGENET, write_run_folder
 
 PROFILES_WITH_EVERY_METHOD = ("quick", "study")
 DATA_ROOTS = {

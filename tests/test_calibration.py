@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from null_simulation import Shape, expected_accuracy, simulated_report
 from scipy import optimize
 
 from mixlib.chapters.statistics import NO_DIFFERENCE
+
+from null_simulation import Shape, expected_accuracy, simulated_report
 
 PROFILES = Path(__file__).resolve().parents[1] / "mixlib" / "profiles"
 CLASSES = 10  # every shipped profile's data has 10 classes

@@ -19,7 +19,8 @@ from mixlib.cams import (
 from mixlib.cams.losses import equivariance_loss, rescale
 from mixlib.losses import MixedBatch
 from mixlib.models import create_model
-from tests.conftest import unmixed_step
+
+from helpers import unmixed_step
 
 
 class PixelwiseModel(nn.Module):

@@ -18,7 +18,8 @@ from mixlib.chapters.scores import NO_BREAK
 from mixlib.evaluation import centre_baseline_scores
 from mixlib.run_data import build_eval_dataset, load_config_splits
 from mixlib.runs import RunFolder, run_folder, train_run
-from tests.conftest import write_run_folder
+
+from helpers import write_run_folder
 
 PM = f"{NO_BREAK}±{NO_BREAK}"  # how a table shows mean ± std
 

@@ -20,7 +20,8 @@ from mixlib.data import (
 from mixlib.data.records import ImageRecord
 from mixlib.data.sources import image_folder_source, tiny_imagenet_source
 from mixlib.data.splits import readable, stratified_indices
-from tests.conftest import write_image_folder
+
+from helpers import write_image_folder
 
 
 def test_tiny_imagenet_layout_and_boxes(tiny_imagenet_root):

@@ -11,7 +11,8 @@ from mixlib.chapters import findings as page
 from mixlib.cli import build_parser
 from mixlib.config import RunConfig
 from mixlib.runs import run_folder
-from tests.conftest import write_run_folder
+
+from helpers import write_run_folder
 
 
 def localisation(box: float, part_ratio: float) -> dict:

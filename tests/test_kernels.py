@@ -1,6 +1,7 @@
 """Warm kernels: a worker's notebooks share one kernel process, each starting from a clean namespace,
 and a kernel that failed or died is not used again. Real kernels, tiny notebooks."""
 
+import json
 import os
 import signal
 import time
@@ -14,6 +15,27 @@ from mixlib.sweep.kernels import shut_down_idle_kernels, warm_kernel
 from mixlib.sweep.runner import execute
 
 REPORTS_PID = "import os, matplotlib.pyplot as plt\nprint(os.getpid())"
+# what a notebook can change in the process and a namespace reset keeps
+CHANGES_PROCESS_STATE = """
+import os, torch
+torch.use_deterministic_algorithms(True, warn_only=True)
+torch.backends.cudnn.benchmark = torch.backends.cudnn.deterministic = True
+torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+torch.set_num_threads(torch.get_num_threads() + 1)
+torch.set_default_dtype(torch.float64)
+torch.set_grad_enabled(False)
+torch.set_anomaly_enabled(True)
+torch.set_float32_matmul_precision("medium")
+torch.set_autocast_enabled("cpu", True)
+torch.set_autocast_dtype("cpu", torch.float16)
+os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
+"""
+READS_PROCESS_STATE = """
+import json, os
+from mixlib.sweep.kernels import torch_settings
+state = {name: repr(value) for name, value in torch_settings().items()}
+print(json.dumps({**state, "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG")}))
+"""
 
 
 def notebook(path: Path, *sources: str) -> Path:
@@ -90,3 +112,21 @@ def test_idle_kernels_are_shut_down_on_request(tmp_path):
     assert shut_down_idle_kernels() == 1
     assert gone(kernel_pid(executed))
     assert shut_down_idle_kernels() == 0
+
+
+def printed_state(executed: nbformat.NotebookNode) -> dict:
+    return json.loads(executed.cells[-1].outputs[0].text)
+
+
+def test_the_next_notebook_sees_the_torch_settings_and_environment_of_a_fresh_kernel(tmp_path):
+    reads = notebook(tmp_path / "reads.ipynb", READS_PROCESS_STATE)
+    output = tmp_path / "fresh.ipynb"
+    assert execute(reads, output, {}, tmp_path, progress_bar=False) is None  # a kernel of its own
+    fresh = printed_state(nbformat.read(output, as_version=4))
+    changes = notebook(tmp_path / "changes.ipynb", REPORTS_PID, CHANGES_PROCESS_STATE, READS_PROCESS_STATE)
+    errors, executed = zip(*(run_warm(path) for path in (changes, reads)), strict=True)
+    assert errors == (None, None)
+    changed = printed_state(executed[0])
+    untouched = {"cudnn.enabled", "autocast.cuda", "autocast_cache"}  # CHANGES_PROCESS_STATE leaves them
+    assert {name for name in fresh if changed[name] != fresh[name]} == set(fresh) - untouched
+    assert printed_state(executed[1]) == fresh

@@ -1,7 +1,8 @@
 import pytest
 
 from mixlib.bench import mixing as bench
-from tests.conftest import parsed_bench_args
+
+from helpers import parsed_bench_args
 
 SMALL = [
     *("--batch-size", "4", "--image-size", "16", "--repeats", "2", "--model-repeats", "1"),

@@ -1,25 +1,15 @@
 """The templates are papermill templates: a `parameters` cell that covers every run parameter."""
 
-import ast
 from dataclasses import fields
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from mixlib.config import RunConfig
 
+from helpers import parameters_cell
+
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-
-
-def parameters_cell(path: Path) -> dict:
-    notebook = nbformat.read(path, as_version=4)
-    cells = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(cells) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
-    tree = ast.parse(cells[0].source)
-    return {
-        node.targets[0].id: ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
-    }
 
 
 @pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)

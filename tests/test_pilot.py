@@ -26,7 +26,7 @@ def fake_train(config, run_dir, progress):
     run_dir.mkdir(parents=True)
     accuracy = VALIDATION[(config.label_smoothing, config.epochs, config.seed)]
     history = pd.DataFrame({"val_accuracy": [0.0] * (config.epochs - 1) + [accuracy]})
-    return SimpleNamespace(history=history, metrics={"accuracy": 1 - accuracy}, reused=False)
+    return SimpleNamespace(history=history, metrics={"accuracy": 1 - accuracy}, trained=True)
 
 
 @pytest.fixture

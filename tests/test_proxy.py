@@ -25,7 +25,8 @@ from mixlib.proxy.images import to_uint8
 from mixlib.run_data import build_eval_dataset, load_config_splits
 from mixlib.runs import RunFolder, build_trainer, check_recipe, create_recipe, run_folder, train_run
 from mixlib.training import Callback, Trainer, predict
-from tests.conftest import write_run_folder
+
+from helpers import write_run_folder
 
 KEEP = {"schedule": [1, "p", "p"], "fraction": 0.5}
 

@@ -102,6 +102,8 @@ def test_two_workers_give_the_metrics_of_the_serial_run(built, tmp_path):
                 ).metrics
                 assert on_dask["threads"] == threads
                 assert on_dask.pop("epoch_seconds") > 0 and serial.pop("epoch_seconds") > 0
+                # same weights, but each checkpoint's history holds its own epoch times: other bytes
+                assert on_dask.pop("evaluation_fingerprint") != serial.pop("evaluation_fingerprint")
                 assert on_dask == serial, (configuration.name, seed)
     finally:
         torch.set_num_threads(before)
@@ -131,8 +133,7 @@ def test_failing_configuration_is_named_and_exits_non_zero(built, tmp_path, caps
         assert "\n1 notebook(s) failed" in err  # the chapters that read the failed run are not counted
         assert main(["report", "--profile", str(profile), "--no-build"]) == 1  # and not rerun
     captured = capsys.readouterr()
-    assert "1 of 2 run(s) unchanged, 1 to run" in captured.out
-    assert "fine: unchanged, reusing" in captured.out
+    assert "2 run(s): 1 to train, 0 to re-evaluate, 1 reused; 1 run notebook(s) to execute" in captured.out
     assert "FAILED configuration 'no-images', seed 0: " in captured.err
 
 
@@ -154,7 +155,8 @@ def test_damaged_records_of_finished_runs_recover_on_the_next_report(built, caps
         patch.setattr(runner, "SUMMARY_CHAPTERS", ())
         assert main(["report", "--profile", "smoke", "--workers", "2", "--no-build"]) == 0
     captured = capsys.readouterr()
-    assert "1 of 4 run(s) unchanged, 3 to run" in captured.out
+    # damaged metrics: evaluated again; a damaged checkpoint or history: trained (or resumed) again
+    assert "4 run(s): 2 to train, 1 to re-evaluate, 1 reused; 3 run notebook(s) to execute" in captured.out
     last_line = captured.out.rstrip().splitlines()[-1]
     assert last_line.endswith("book sources written to book/generated/ (book not built)")
     warned = " ".join(str(warning.message) for warning in caught)
@@ -163,7 +165,9 @@ def test_damaged_records_of_finished_runs_recover_on_the_next_report(built, caps
         assert f"{folder.path / record} is damaged" in warned  # the warning names the run
         assert len(list(folder.path.glob(f"{record}.damaged-*"))) == 1
         after = folder.read_metrics()
-        if record == CHECKPOINT:  # one epoch: trained again from scratch, to the same weights
-            after.pop("epoch_seconds"), before[key].pop("epoch_seconds")
+        if record == CHECKPOINT:  # one epoch: trained again from scratch, to the same weights (the new
+            # checkpoint's history holds new epoch times, so its bytes and the evaluation key differ)
+            for changed in ("epoch_seconds", "evaluation_fingerprint"):
+                after.pop(changed), before[key].pop(changed)
         assert after == before[key], key
     assert len(list((folders["baseline", 0].path / "tensorboard").iterdir())) == 1  # nothing trained again

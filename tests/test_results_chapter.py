@@ -11,7 +11,8 @@ from mixlib.chapters.results import (
 )
 from mixlib.chapters.scores import NO_BREAK
 from mixlib.runs import run_folder
-from tests.conftest import write_run_folder
+
+from helpers import write_run_folder
 
 PM = f"{NO_BREAK}±{NO_BREAK}"  # how a table shows mean ± std
 

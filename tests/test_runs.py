@@ -22,7 +22,8 @@ from mixlib.runs import (
     train_run,
 )
 from mixlib.training import Callback
-from tests.conftest import write_run_folder
+
+from helpers import write_run_folder
 
 PROXY = {"schedule": [1, "p", "p"], "fraction": 0.5}
 

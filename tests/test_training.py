@@ -10,7 +10,8 @@ from mixlib.models import create_model
 from mixlib.runs import RunFolder, next_stage, train_run
 from mixlib.runs.load import EVALUATED, EVALUATION_STAGE
 from mixlib.training import CHECKPOINT, Callback, find_batch_size, training_step, warmup_cosine
-from tests.conftest import unmixed_step
+
+from helpers import unmixed_step
 
 
 class Interrupt(Exception):

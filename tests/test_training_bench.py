@@ -3,7 +3,8 @@ import torch
 
 from mixlib.bench import training as training_bench
 from mixlib.cli import build_parser
-from tests.conftest import parsed_bench_args
+
+from helpers import parsed_bench_args
 
 SMALL = [
     *("--images-per-class", "3", "--image-size", "32", "--batch-size", "8", "--repeats", "1"),

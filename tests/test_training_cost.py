@@ -21,8 +21,8 @@ from mixlib.bench import training_cost  # noqa: E402
 from mixlib.chapters import training_cost as training_cost_chapter  # noqa: E402
 from mixlib.cli import main  # noqa: E402
 from mixlib.profiles import load_profile  # noqa: E402
-from tests.conftest import write_run_folder  # noqa: E402
-from tests.test_notebooks import parameters_cell  # noqa: E402
+
+from helpers import parameters_cell, write_run_folder  # noqa: E402
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 TEMPLATE = REPOSITORY / "notebooks" / "training_cost.ipynb"

@@ -33,6 +33,10 @@ class Chapter:
     # what it reads besides the run folders, relative to the repository root (`{runs_dir}` is the
     # profile's): the report executes it again when one of them changes (`mixlib.sweep.runner`)
     reads: tuple[str, ...] = ()
+    # the stage of each run whose records it shows: "evaluation" (test metrics, predictions, CAM
+    # scores) or "training" (checkpoint, history, configuration only); it is executed again when a
+    # run's record of that stage changes, so re-evaluating the runs leaves a "training" chapter as it is
+    run_stage: str = "evaluation"
 
     @property
     def template(self) -> Path:
@@ -53,11 +57,11 @@ SUMMARY_CHAPTERS = (
         reads=("{runs_dir}/training_cost.json", "book/published.yml", ORIN_RESULTS),
     ),
     Chapter("results", "Results"),
-    Chapter("mixing", "Results", timed=True, reads=("book/methods.yml",)),
-    Chapter("training_cost", "Results", timed=True),
+    Chapter("mixing", "Results", timed=True, reads=("book/methods.yml",), run_stage="training"),
+    Chapter("training_cost", "Results", timed=True, run_stage="training"),
     Chapter("cams", "Results"),
     Chapter("proxy", "Results"),
-    Chapter("latency", "Results", timed=True, reads=(ORIN_RESULTS,)),
+    Chapter("latency", "Results", timed=True, reads=(ORIN_RESULTS,), run_stage="training"),
 )
 # after the summary chapters: the configuration chapters, then the glossary the runner writes
 TRAINING_RUNS_PART = "Training runs (one chapter per configuration)"

@@ -11,9 +11,12 @@ runner's time (`python -m mixlib bench sweep --profile quick`, both orders).
 A worker therefore hands each notebook a kernel that has executed one before: its namespace is reset
 first (IPython's `reset` with a new session, so no variable of the last notebook is left and execution
 counts start at 1 again), its open figures are closed and freed memory goes back to the GPU, while the
-modules it imported stay loaded. Runs seed every generator they draw from and set their own
-deterministic flags, so a run in a warm kernel ends with the metrics of a run in a fresh one
-(`tests/test_report.py` compares a 2-worker sweep with the serial runner). A kernel whose notebook
+modules it imported stay loaded. torch's process-wide settings (deterministic-algorithm mode, cuDNN and
+TF32 flags, thread count, default dtype, grad and autocast state) and the environment variables outlive
+a namespace reset, so each kernel records them when it starts, before any notebook, and every reset
+puts them back: the next notebook sees what a fresh kernel would (`tests/test_kernels.py`). Runs seed
+every generator they draw from, so a run in a warm kernel ends with the metrics of a run in a fresh
+one (`tests/test_report.py` compares a 2-worker sweep with the serial runner). A kernel whose notebook
 failed, or that stopped answering, is shut down instead of kept: its state is unknown.
 
 Neither papermill nor nbclient keeps a kernel between notebooks; both accept a kernel manager that is
@@ -23,11 +26,13 @@ already running one (nbclient then leaves it running), which is what is done her
 from __future__ import annotations
 
 import gc
+import os
 import queue
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from IPython import get_ipython
 from jupyter_client.asynchronous import AsyncKernelClient
@@ -37,16 +42,94 @@ from jupyter_core.utils import run_sync
 # what a warm kernel runs, silently, before its next notebook (reset removes the imported name too)
 RESET = "from mixlib.sweep.kernels import forget_last_notebook\nforget_last_notebook()"
 RESET_TIMEOUT = 20  # seconds a warm kernel has to answer before it is replaced (it resets in well under 1 s)
+# what a kernel started for warm use runs before its first notebook, leaving no name in its namespace
+RECORD_FRESH_STATE = (
+    "--IPKernelApp.exec_lines=__import__('mixlib.sweep.kernels', fromlist=['_']).record_fresh_state()"
+)
+
+
+def torch_settings() -> dict[str, Any]:
+    """torch's process-wide settings that a notebook can change and a namespace reset keeps."""
+    import torch  # here, not at the top: the sweep's own process never needs torch
+
+    return {name: get() for name, (get, _) in torch_setters(torch).items()}
+
+
+def restore_torch_settings(settings: dict[str, Any]) -> None:
+    import torch
+
+    setters = torch_setters(torch)
+    for name, value in settings.items():
+        setters[name][1](value)
+
+
+def torch_setters(torch) -> dict[str, tuple[Callable[[], Any], Callable[[Any], None]]]:
+    """Each setting's getter and setter. Written out, as torch has no call that saves or restores them."""
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    setters = {
+        "deterministic_algorithms": (
+            lambda: (
+                torch.are_deterministic_algorithms_enabled(),
+                torch.is_deterministic_algorithms_warn_only_enabled(),
+            ),
+            lambda value: torch.use_deterministic_algorithms(value[0], warn_only=value[1]),
+        ),
+        "num_threads": (torch.get_num_threads, torch.set_num_threads),
+        "default_dtype": (torch.get_default_dtype, torch.set_default_dtype),
+        "grad_enabled": (torch.is_grad_enabled, torch.set_grad_enabled),
+        "anomaly_detection": (torch.is_anomaly_enabled, torch.set_anomaly_enabled),
+        "float32_matmul_precision": (torch.get_float32_matmul_precision, torch.set_float32_matmul_precision),
+        "autocast_cache": (torch.is_autocast_cache_enabled, torch.set_autocast_cache_enabled),
+    }
+    for flag in ("benchmark", "deterministic", "enabled", "allow_tf32"):
+        setters[f"cudnn.{flag}"] = (
+            lambda flag=flag: getattr(cudnn, flag),
+            lambda value, flag=flag: setattr(cudnn, flag, value),
+        )
+    setters["cuda.matmul.allow_tf32"] = (
+        lambda: matmul.allow_tf32,
+        lambda value: setattr(matmul, "allow_tf32", value),
+    )
+    for device in ("cpu", "cuda"):
+        setters[f"autocast.{device}"] = (
+            lambda device=device: (torch.is_autocast_enabled(device), torch.get_autocast_dtype(device)),
+            lambda value, device=device: (
+                torch.set_autocast_enabled(device, value[0]),
+                torch.set_autocast_dtype(device, value[1]),
+            ),
+        )
+    return setters
+
+
+_fresh_state: tuple[dict[str, str], dict[str, Any]] | None = None  # in a kernel: what it started with
+
+
+def record_fresh_state() -> None:
+    """Runs in a kernel as it starts (RECORD_FRESH_STATE): its environment and torch settings."""
+    global _fresh_state
+    _fresh_state = (dict(os.environ), torch_settings())
+
+
+def restore_fresh_state() -> None:
+    """Put back the environment and torch settings the kernel started with."""
+    if _fresh_state is None:
+        return  # not a kernel started for warm use
+    environment, settings = _fresh_state
+    os.environ.clear()
+    os.environ.update(environment)
+    restore_torch_settings(settings)
 
 
 def forget_last_notebook() -> None:
-    """Runs inside a warm kernel: drop the last notebook's variables, figures and GPU memory."""
+    """Runs inside a warm kernel: drop the last notebook's variables, figures and GPU memory, and put
+    back the process-wide state the kernel started with."""
     if "matplotlib.pyplot" in sys.modules:
         sys.modules["matplotlib.pyplot"].close("all")
     get_ipython().reset(new_session=True)
     gc.collect()
     if "torch" in sys.modules and sys.modules["torch"].cuda.is_initialized():
         sys.modules["torch"].cuda.empty_cache()
+    restore_fresh_state()
 
 
 class WarmKernel:

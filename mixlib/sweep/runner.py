@@ -70,7 +70,7 @@ from mixlib.sweep.cluster import (
     kernels_use_the_default_allocator,
     task_resources,
 )
-from mixlib.sweep.kernels import WarmKernel, shut_down_idle_kernels, warm_kernel
+from mixlib.sweep.kernels import RECORD_FRESH_STATE, WarmKernel, shut_down_idle_kernels, warm_kernel
 from mixlib.sweep.notebook_keys import notebook_fingerprint, template_code
 
 GLOSSARY_DATA = Path("book/glossary.yml")
@@ -85,7 +85,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--data-root", default=None, help="dataset folder, overrides the profile's data_root")
     parser.add_argument("--runs-dir", default=None, help="where run folders go (default runs/<profile>)")
-    parser.add_argument("--force", action="store_true", help="rerun configurations even if unchanged")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="execute every notebook again even where its key holds (current run stages are still reused)",
+    )
     parser.add_argument("--no-build", action="store_true", help="run the notebooks but do not build the book")
     parser.add_argument(
         "--scheduler", default=None, help="address of a running Dask scheduler (default: a local cluster)"
@@ -431,13 +435,15 @@ def summary_tasks(profile: Profile, runs_dir: Path, root: Path, phase: str) -> l
 
 def summary_task(chapter: Chapter, profile: Profile, runs_dir: Path, root: Path) -> NotebookTask:
     """`chapter` over the profile's runs, executed into `<runs_dir>/summaries/`; its inputs are every
-    run's metrics and the files the chapter list says it reads (`Chapter.reads`)."""
+    run's record of the stage the chapter shows (`Chapter.run_stage`) and the files the chapter list
+    says it reads (`Chapter.reads`)."""
     parameters = summary_parameters(profile, runs_dir)
-    runs = [
-        run_folder(root / runs_dir, configuration.name, seed).metrics_file
+    folders = [
+        run_folder(root / runs_dir, configuration.name, seed)
         for configuration in profile.configurations
         for seed in profile.seeds
     ]
+    runs = [stage_record(folder, chapter.run_stage) for folder in folders]
     files = [root / path.format(runs_dir=runs_dir) for path in chapter.reads]
     return NotebookTask(
         chapter.name,
@@ -450,6 +456,14 @@ def summary_task(chapter: Chapter, profile: Profile, runs_dir: Path, root: Path)
         (*runs, *files),
         chapter.timed,
     )
+
+
+def stage_record(folder: RunFolder, stage: str) -> Path:
+    """The record a run's `stage` writes last, so it changes whenever the stage ran again."""
+    records = {TRAINING_STAGE: folder.training_file, EVALUATION_STAGE: folder.metrics_file}
+    if stage not in records:
+        raise ValueError(f"run_stage must be one of {sorted(records)}, not {stage!r}")
+    return records[stage]
 
 
 def summary_parameters(profile: Profile, runs_dir: Path) -> dict:
@@ -526,6 +540,8 @@ def execute(
                 cwd=str(cwd or Path.cwd()),
                 progress_bar=progress_bar,
                 km=None if kernel is None else kernel.manager,
+                # read by nbclient only when it starts the kernel
+                extra_arguments=[] if kernel is None else [RECORD_FRESH_STATE],
             )
             error = None
         except papermill.PapermillExecutionError as failure:
