@@ -1,9 +1,16 @@
+import dataclasses
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
+from mixlib.chapters.contents import SUMMARY_CHAPTERS
 from mixlib.models import choose_output_stride
 from mixlib.profiles import available_profiles, load_profile, profile_line, wall_time_warning
 from mixlib.runs import run_folder
+from mixlib.sweep.runner import check_chapter_settings, summary_task
+
+from helpers import REPOSITORY
 
 
 @pytest.mark.parametrize("name", ["quick", "smoke"])
@@ -68,6 +75,8 @@ def write(tmp_path, text):
         ("name: x\nconfigurations:\n  - name: A b\n", "must match"),
         ("name: x\npilot: 12\nconfigurations:\n  - name: a\n", "'pilot' must be a mapping.*mixlib pilot"),
         ("name: x\ntuning: [1]\nconfigurations:\n  - name: a\n", "'tuning' must be a mapping.*mixlib tune`"),
+        ("name: x\nchapters: [latency]\nconfigurations:\n  - name: a\n", "'chapters' must map chapter names"),
+        ("name: x\nchapters: {latency: 1}\nconfigurations:\n  - name: a\n", "'chapters' must map chapter"),
     ],
 )
 def test_malformed_profiles_are_clear_errors(tmp_path, text, message):
@@ -198,3 +207,26 @@ def test_a_chapter_names_its_profile_in_one_line_linking_to_the_findings():
     assert "\n" not in line
     assert line.startswith("Profile **smoke** (Smoke test): 2 configuration(s), seed(s) 0, 1;")
     assert "{doc}`the findings <findings>`" in line
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"latncy": {"threads": 2}}, r"unknown chapter 'latncy'; allowed: \['cams', 'findings', "),
+        (
+            {"latency": {"budget": 1}},
+            r"latency: unknown parameter\(s\) \['budget'\]; allowed: \['budget_s', ",
+        ),
+        ({"mixing": {"seeds": [1]}}, r"mixing: unknown parameter\(s\) \['seeds'\]"),  # the runner sets it
+    ],
+)
+def test_chapter_settings_name_chapters_and_their_template_parameters(settings, message):
+    profile = dataclasses.replace(load_profile("smoke"), chapter_settings=settings)
+    with pytest.raises(ValueError, match=message):
+        check_chapter_settings(profile, REPOSITORY)
+
+
+def test_the_smoke_profiles_chapter_settings_reach_the_chapters_notebooks():
+    check_chapter_settings(load_profile("smoke"), REPOSITORY)
+    task = summary_task(SUMMARY_CHAPTERS[-1], load_profile("smoke"), Path("runs/smoke"), REPOSITORY)
+    assert task.name == "latency" and task.parameters["reference_models"] == []

@@ -3,8 +3,8 @@ the repository whose package is edited between reports, with a profile of two me
 profile's data and length). The report runs in a subprocess with the copy first on PYTHONPATH, so the
 runner, its Dask workers and their kernels all import the edited package.
 
-- a docstring and comment edit in `mixing/` together with a code edit of one chapter module: no run
-  trained or evaluated, no run notebook executed, that chapter alone executed;
+- the repository moved to another folder, a docstring and comment edit in `mixing/` and a code edit of
+  one chapter module: no run trained or evaluated, no run notebook executed, that chapter alone executed;
 - a code edit of MixUp's module together with one of the evaluation: MixUp's run trained again, the
   baseline's evaluated again from its checkpoint, which stays byte-identical.
 Edits are paired so that the test needs three reports, not five (each report executes the timed
@@ -37,6 +37,10 @@ configurations:
     method: none
   - name: mixup
     method: mixup
+chapters:
+  mixing: {benchmark_repeats: 1, benchmark_step_repeats: 1}
+  training_cost: {rounds: 2}
+  latency: {reference_models: [], budget_s: 0.05}
 """
 OUTCOME = re.compile(
     r"report for profile 'reuse': trained (\d+), re-evaluated (\d+) and reused (\d+) run\(s\); "
@@ -99,6 +103,11 @@ def copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_each_edit_redoes_only_the_stages_that_execute_the_edited_code(copy):
     runs, first = report(copy)
     assert runs == (2, 0, 0)
+    # the keys name no absolute path: the repository moved elsewhere keeps them
+    moved = copy.with_name("moved-repository")
+    shutil.copytree(copy, moved, symlinks=True)
+    first = {moved / path.relative_to(copy): stamp for path, stamp in first.items()}
+    copy = moved
 
     mixup = copy / "mixlib" / "mixing" / "mixup.py"
     edit(mixup, '"""', '"""A reworded docstring. ')

@@ -5,7 +5,9 @@ configurations) and `configurations`, each a `name` plus the RunConfig fields it
 configuration is validated as a RunConfig, with its run recipe, when the profile is loaded, before
 anything runs: the whole profile is checked there (its name is a plain folder name, `defaults` and
 every configuration mappings, the seeds distinct integers in numpy's range), so a bad profile is
-refused before any folder is created.
+refused before any folder is created. An optional `chapters` section sets summary chapters' own
+template parameters (`chapters: {latency: {reference_models: []}}`): how long the timed chapters
+measure is the profile's choice; the runner checks the names against the templates.
 
 The loader sits here, beside the YAML files it reads and below both the sweep that runs a profile
 (`mixlib.sweep`) and the chapters that describe one (`mixlib.chapters`), so a chapter reads a profile
@@ -42,6 +44,7 @@ PROFILE_KEYS = {
     "requires_data_root",
     "tuning",
     "pilot",
+    "chapters",
 }
 CONFIGURATION_KEYS = {"name", "title"}
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -68,6 +71,8 @@ class Profile:
     seeds: tuple[int, ...]
     configurations: tuple[Configuration, ...]
     sizing: dict[str, Any] = field(default_factory=dict)  # its `pilot` and `tuning` sections, as written
+    # chapter name -> the template parameters the profile sets for it (its `chapters` section)
+    chapter_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def available_profiles() -> list[str]:
@@ -135,6 +140,7 @@ def load_profile(name_or_path: str, data_root: str | None = None) -> Profile:
         seeds=seeds,
         configurations=configurations,
         sizing=sizing_sections(document, path),
+        chapter_settings=chapter_settings(document, path),
     )
 
 
@@ -158,6 +164,16 @@ def sizing_sections(document: dict[str, Any], path: Path) -> dict[str, Any]:
                 f"{SIZING_COMMANDS[key]}` writes it"
             )
     return sizing
+
+
+def chapter_settings(document: dict[str, Any], path: Path) -> dict[str, dict[str, Any]]:
+    settings = document.get("chapters") or {}
+    if not isinstance(settings, dict) or not all(isinstance(v, dict) for v in settings.values()):
+        raise ValueError(
+            f"profile {str(path)!r}: 'chapters' must map chapter names to mappings of their template "
+            f"parameters, got {settings!r}"
+        )
+    return {str(name): dict(parameters) for name, parameters in settings.items()}
 
 
 def parse_configuration(item: Any, defaults: dict[str, Any], path: Path) -> Configuration:

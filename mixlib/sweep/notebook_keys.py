@@ -34,16 +34,23 @@ from mixlib.runs.keys import file_digest
 MISSING = "missing"
 
 
-def notebook_fingerprint(parameters: dict, template: Path, code: str, inputs: Iterable[Path]) -> str:
-    """The key of one executed notebook (`code` from `template_code`)."""
+def notebook_fingerprint(
+    parameters: dict, template: Path, code: str, inputs: Iterable[Path], root: Path
+) -> str:
+    """The key of one executed notebook (`code` from `template_code`). Inputs are named relative to
+    `root`, the repository the report runs in, so a moved or cloned repository keeps its keys."""
     return fingerprint(
         {
             "parameters": parameters,
             "template": file_digest(template),
             "code": code,
-            "inputs": {str(path): content_digest(path) for path in inputs},
+            "inputs": {relative_name(path, root): content_digest(path) for path in inputs},
         }
     )
+
+
+def relative_name(path: Path, root: Path) -> str:
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
 def template_code(template: Path, leave_out: frozenset[str] = frozenset()) -> str:

@@ -27,6 +27,7 @@ Layout (all relative to the repository root, the working directory):
 from __future__ import annotations
 
 import argparse
+import ast
 import shutil
 import subprocess
 import sys
@@ -148,7 +149,9 @@ class NotebookTask:
     def fingerprint(self) -> str:
         """The key of the notebook as its inputs are now: taken when it has been executed, and compared
         with that record before it is executed again."""
-        return notebook_fingerprint(self.parameters, self.root / self.template, self.code, self.inputs)
+        return notebook_fingerprint(
+            self.parameters, self.root / self.template, self.code, self.inputs, self.root
+        )
 
     def is_current(self) -> bool:
         """Executed with these parameters, template, code and inputs; for a run, also with both stages'
@@ -184,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
             "run `python -m mixlib report` from the repository root (where _config.yml is)"
         )
     profile = load_profile(args.profile, args.data_root)
+    check_chapter_settings(profile, root)
     runs_dir = Path(args.runs_dir or Path("runs") / profile.name)
     warning = wall_time_warning(profile, runs_dir)
     if warning:
@@ -437,7 +441,7 @@ def summary_task(chapter: Chapter, profile: Profile, runs_dir: Path, root: Path)
     """`chapter` over the profile's runs, executed into `<runs_dir>/summaries/`; its inputs are every
     run's record of the stage the chapter shows (`Chapter.run_stage`) and the files the chapter list
     says it reads (`Chapter.reads`)."""
-    parameters = summary_parameters(profile, runs_dir)
+    parameters = {**summary_parameters(profile, runs_dir), **profile.chapter_settings.get(chapter.name, {})}
     folders = [
         run_folder(root / runs_dir, configuration.name, seed)
         for configuration in profile.configurations
@@ -456,6 +460,40 @@ def summary_task(chapter: Chapter, profile: Profile, runs_dir: Path, root: Path)
         (*runs, *files),
         chapter.timed,
     )
+
+
+def check_chapter_settings(profile: Profile, root: Path) -> None:
+    """The profile's `chapters` section names summary chapters and parameters their templates have,
+    other than those the runner sets from the profile itself."""
+    chapters = {chapter.name: chapter for chapter in SUMMARY_CHAPTERS}
+    for name, settings in profile.chapter_settings.items():
+        if name not in chapters:
+            raise ValueError(
+                f"profile {profile.name!r}: chapters: unknown chapter {name!r}; allowed: {sorted(chapters)}"
+            )
+        allowed = template_parameter_names(root / chapters[name].template) - set(
+            summary_parameters(profile, Path())
+        )
+        unknown = sorted(set(settings) - allowed)
+        if unknown:
+            raise ValueError(
+                f"profile {profile.name!r}: chapters: {name}: unknown parameter(s) {unknown}; "
+                f"allowed: {sorted(allowed)}"
+            )
+
+
+def template_parameter_names(template: Path) -> set[str]:
+    """The names its cell tagged `parameters` assigns."""
+    notebook = nbformat.read(template, as_version=4)
+    cells = [cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", [])]
+    return {
+        target.id
+        for cell in cells
+        for node in ast.parse(cell.source).body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
 
 
 def stage_record(folder: RunFolder, stage: str) -> Path:
