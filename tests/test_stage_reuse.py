@@ -38,7 +38,8 @@ configurations:
   - name: mixup
     method: mixup
 chapters:
-  mixing: {benchmark_repeats: 1, benchmark_step_repeats: 1}
+  mixing: {benchmark_repeats: 1, benchmark_step_repeats: 1, benchmark_batch_size: 16,
+           benchmark_image_size: 32}
   training_cost: {rounds: 2}
   latency: {reference_models: [], budget_s: 0.05}
 """
