@@ -462,10 +462,12 @@ def summary_task(chapter: Chapter, profile: Profile, runs_dir: Path, root: Path)
     )
 
 
-def check_chapter_settings(profile: Profile, root: Path) -> None:
+def check_chapter_settings(
+    profile: Profile, root: Path, chapter_list: Sequence[Chapter] = SUMMARY_CHAPTERS
+) -> None:
     """The profile's `chapters` section names summary chapters and parameters their templates have,
     other than those the runner sets from the profile itself."""
-    chapters = {chapter.name: chapter for chapter in SUMMARY_CHAPTERS}
+    chapters = {chapter.name: chapter for chapter in chapter_list}
     for name, settings in profile.chapter_settings.items():
         if name not in chapters:
             raise ValueError(
