@@ -41,7 +41,7 @@ chapters:
   mixing: {benchmark_repeats: 1, benchmark_step_repeats: 1, benchmark_batch_size: 16,
            benchmark_image_size: 32}
   training_cost: {rounds: 2}
-  latency: {reference_models: [], budget_s: 0.05}
+  latency: {reference_models: [], measure_here: false}
 """
 OUTCOME = re.compile(
     r"report for profile 'reuse': trained (\d+), re-evaluated (\d+) and reused (\d+) run\(s\); "
