@@ -4,7 +4,6 @@ test session, and the shared data folder. Plain helpers that tests import are in
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from mixlib.config import RunConfig
 from mixlib.models import create_model
 from mixlib.runs import train_run
 
-from helpers import BOOK_SOURCES, REPOSITORY, TINY_IMAGENET, RunsCode, write_image_folder
+from helpers import BOOK_SOURCES, TINY_IMAGENET, RunsCode, copy_from_repository, write_image_folder
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -65,13 +64,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory, tiny_config: RunConfi
 @pytest.fixture(scope="session")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A scratch copy of the book sources for the smoke report."""
-    root = tmp_path_factory.mktemp("report")
-    for name in BOOK_SOURCES:
-        source = REPOSITORY / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("generated"))
-        else:
-            shutil.copy(source, root / name)
+    root = copy_from_repository(BOOK_SOURCES, tmp_path_factory.mktemp("report"))
     # `make install` leaves a virtual environment in the repository root; its packages' own Markdown
     # must not reach the book (the build runs with -W, so one warning there fails it).
     stray = root / ".venv" / "lib" / "site-packages" / "package" / "README.md"

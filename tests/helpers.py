@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import ast
 import os
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -25,6 +26,17 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 BOOK_SOURCES = ("_config.yml", "book", "notebooks")  # not _toc.yml: the report writes it
 SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 TINY_IMAGENET = Path(os.environ.get("MIXLIB_TINY_IMAGENET", SHARED_DATASETS / "tiny-imagenet-10"))
+
+
+def copy_from_repository(names: tuple[str, ...], root: Path) -> Path:
+    """The repository's files and folders `names` copied into `root` (no caches, no generated pages)."""
+    for name in names:
+        source = REPOSITORY / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__", "generated"))
+        else:
+            shutil.copy(source, root / name)
+    return root
 
 
 def write_image_folder(root: Path, classes: int, train: int, test: int, size: int = 24) -> Path:

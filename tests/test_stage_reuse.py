@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPOSITORY
+from helpers import copy_from_repository
 
 COPIED = ("mixlib", "notebooks", "book", "results", "_config.yml")
 PROFILE = """name: reuse
@@ -88,14 +88,7 @@ def edit(path: Path, old: str, new: str) -> None:
 
 @pytest.fixture(scope="module")
 def copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("edited-repository")
-    for name in COPIED:
-        source = REPOSITORY / name
-        if source.is_dir():
-            ignored = shutil.ignore_patterns("__pycache__", "generated")
-            shutil.copytree(source, root / name, ignore=ignored)
-        else:
-            shutil.copy(source, root / name)
+    root = copy_from_repository(COPIED, tmp_path_factory.mktemp("edited-repository"))
     (root / "reuse.yml").write_text(PROFILE)
     return root
 
