@@ -1,7 +1,8 @@
-"""The report redoes only what an edit invalidates: `python -m mixlib report` run four times on a copy of
+"""The report redoes only what an edit invalidates: `python -m mixlib report` run three times on a copy of
 the repository whose package is edited between reports, with a profile of two methods (the smoke
 profile's data and length). The report runs in a subprocess with the copy first on PYTHONPATH, so the
-runner, its Dask workers and their kernels all import the edited package.
+runner, its Dask workers and their kernels all import the edited package. After a first report from
+scratch:
 
 - the repository moved to another folder, a docstring and comment edit in `mixing/` and a code edit of
   one chapter module: no run trained or evaluated, no run notebook executed, that chapter alone executed;
