@@ -193,6 +193,8 @@ def test_compact_table_is_configuration_by_question():
     assert list(table.index) == ["mixup", "cutmix", "cutout"]
     assert table.loc["cutmix", "time"] == "–"  # no comparison of that configuration for the question
     assert table.loc["cutout", "time"] == "0.980x [0.900x, 1.07x] no detectable difference"
+    header = table.to_html().split("</thead>")[0]
+    assert header.count("<tr") == 1 and "<th>configuration</th>" in header  # one header row
 
 
 def test_save_png_writes_a_png_into_new_folders(tmp_path):

@@ -39,6 +39,16 @@ def test_smoke_report_builds_every_page(built):
 
 
 @pytest.mark.slow
+def test_the_findings_page_opens_with_its_figure_and_the_profile_story_is_told_once(built):
+    generated = built / "_build" / "html" / "book" / "generated"
+    description = " ".join(load_profile("smoke").description.split()[:8])
+    pages = {page.name: page.read_text() for page in generated.rglob("*.html")}
+    assert [name for name, text in pages.items() if description in text] == ["findings.html"]
+    findings = pages["findings.html"]
+    assert findings.index("<img") < findings.index(description)
+
+
+@pytest.mark.slow
 def test_no_page_of_the_book_shows_stderr(built):
     """A warning printed while a page executed (tqdm's missing-IProgress notice did) reaches the book."""
     pages = sorted((built / "book" / "generated").rglob("*.ipynb"))

@@ -212,8 +212,10 @@ def compact_table(
         title: compact_cells(table, questions.get(title, Question())) for title, table in tables.items()
     }
     order = list(dict.fromkeys(name for table in tables.values() for name in table.index))
-    frame = pd.DataFrame(columns, index=pd.Index(order, name="configuration"), columns=list(tables))
-    return frame.fillna("–")
+    frame = pd.DataFrame(columns, index=order, columns=list(tables)).fillna("–")
+    # the label names the columns, not the index: pandas gives an index name a header row of its own
+    frame.columns.name = "configuration"
+    return frame
 
 
 def save_png(figure: Figure, path: str | Path, dpi: int = 150) -> Path:
