@@ -15,6 +15,7 @@ from mixlib.chapters.figures import (
     forest_plot,
     save_png,
 )
+from mixlib.chapters.scores import label_in_header
 from mixlib.chapters.statistics import compare_with_reference, comparison_frame, correct
 
 NAN = float("nan")
@@ -201,3 +202,12 @@ def test_save_png_writes_a_png_into_new_folders(tmp_path):
     path = save_png(forest_plot({"acc": ACCURACY}), tmp_path / "figures" / "findings.png", dpi=50)
     assert path == tmp_path / "figures" / "findings.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_named_index_moves_into_the_header_row_and_a_two_level_one_stays():
+    frame = pd.DataFrame({"value": [1, 2]}, index=pd.Index(["a", "b"], name="parameter"))
+    shown = label_in_header(frame)
+    assert shown.index.name is None and shown.columns.name == "parameter"
+    assert shown["value"].tolist() == [1, 2]
+    two_levels = frame.set_index(pd.MultiIndex.from_tuples([("a", 0), ("b", 1)], names=["c", "seed"]))
+    assert label_in_header(two_levels) is two_levels

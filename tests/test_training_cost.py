@@ -169,6 +169,7 @@ def test_the_summary_has_three_significant_digits():
     assert shown.loc["slow", "x baseline (geometric mean of per-round ratios)"] == "2"
     assert shown.loc["slow", "per-round range"] == "1-4"
     assert "x baseline (geometric mean of per-round ratios)" not in training_cost.shown_summary(times, None)
+    assert training_cost.significant(1.0123) == "1.01" and training_cost.significant(1012.3) == "1010"
 
 
 # -- the chapter ----------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 
 from mixlib.cams import compute_cams
-from mixlib.chapters.scores import CLASSIFICATION, SCORES, localisation_scalars
+from mixlib.chapters.scores import CLASSIFICATION, SCORES, label_in_header, localisation_scalars
 from mixlib.chapters.shown_images import draw_box, sample_indices
 from mixlib.config import RunConfig
 from mixlib.data import AnnotatedImageDataset, denormalise
@@ -78,13 +78,14 @@ def parameter_table(config: RunConfig, seeds: Sequence[int]) -> pd.DataFrame:
     """The configuration in words, with each value and the parameter's name for papermill (the seed row
     lists every seed of the chapter)."""
     values = {**config.to_dict(), "seed": ", ".join(str(s) for s in seeds)}
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "parameter": [PARAMETER_WORDS[name] for name in values],
             "value": [str(value) for value in values.values()],
             "papermill name": list(values),
         }
-    ).set_index("parameter")
+    )
+    return label_in_header(table.set_index("parameter"))
 
 
 def metrics_frame(results: Sequence[RunResult]) -> pd.DataFrame:
@@ -114,7 +115,7 @@ def seed_table(frame: pd.DataFrame) -> pd.DataFrame:
         cells = {f"seed {seed}": score.text(value) for seed, value in values.items()}
         cells["mean ± std"] = score.mean_std(values.mean(), values.std(ddof=1))
         rows[score.heading] = cells
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("score")
+    return label_in_header(pd.DataFrame.from_dict(rows, orient="index").rename_axis("score"))
 
 
 def plot_learning_curves(results: Sequence[RunResult]) -> plt.Figure:

@@ -24,6 +24,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, NullLocator
 
+from mixlib.chapters.scores import label_in_header
 from mixlib.chapters.statistics import MIN_PAIRED_SEEDS, NO_DIFFERENCE, NOT_RESOLVED
 
 
@@ -212,10 +213,8 @@ def compact_table(
         title: compact_cells(table, questions.get(title, Question())) for title, table in tables.items()
     }
     order = list(dict.fromkeys(name for table in tables.values() for name in table.index))
-    frame = pd.DataFrame(columns, index=order, columns=list(tables)).fillna("–")
-    # the label names the columns, not the index: pandas gives an index name a header row of its own
-    frame.columns.name = "configuration"
-    return frame
+    frame = pd.DataFrame(columns, index=pd.Index(order, name="configuration"), columns=list(tables))
+    return label_in_header(frame.fillna("–"))
 
 
 def save_png(figure: Figure, path: str | Path, dpi: int = 150) -> Path:

@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from mixlib.chapters.scores import label_in_header
 from mixlib.config import RunConfig
 from mixlib.latency.export import INT8_NOTE, write_onnx_bundle
 from mixlib.latency.measure import MIN_REPEATS
@@ -356,9 +357,8 @@ def skipped_table(chapter: LatencyChapter) -> pd.DataFrame:
         if report["measured_here"]
         for name, reason in report["measured_here"]["skipped"].items()
     }
-    return pd.DataFrame({"backend": list(skipped), "not measured because": list(skipped.values())}).set_index(
-        "backend"
-    )
+    table = pd.DataFrame({"backend": list(skipped), "not measured because": list(skipped.values())})
+    return label_in_header(table.set_index("backend"))
 
 
 def _orin_cell(row: pd.Series) -> str:
@@ -519,7 +519,7 @@ def exports_table(chapter: LatencyChapter) -> pd.DataFrame:
         }
         for export in chapter.exports
     ]
-    return pd.DataFrame(rows).set_index("file")
+    return label_in_header(pd.DataFrame(rows).set_index("file"))
 
 
 def trtexec_markdown(chapter: LatencyChapter) -> str:
@@ -561,6 +561,5 @@ def device_steps_markdown(chapter: LatencyChapter) -> str:
 
 def schema_table() -> pd.DataFrame:
     """The measured CSV's columns (defined once, in `orin_measure.CSV_COLUMNS`)."""
-    return pd.DataFrame(
-        {"column": list(MEASURED_COLUMNS), "meaning": list(MEASURED_COLUMNS.values())}
-    ).set_index("column")
+    table = pd.DataFrame({"column": list(MEASURED_COLUMNS), "meaning": list(MEASURED_COLUMNS.values())})
+    return label_in_header(table.set_index("column"))

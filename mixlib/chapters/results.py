@@ -12,7 +12,7 @@ import pandas as pd
 
 from mixlib.chapters.figures import Question, compact_cells
 from mixlib.chapters.image_scores import compare_runs, load_test_sample
-from mixlib.chapters.scores import SCORES, SUMMARY_METRICS, shown_scores
+from mixlib.chapters.scores import SCORES, SUMMARY_METRICS, label_in_header, shown_scores
 from mixlib.chapters.statistics import (
     DETECTABLE_RULE,
     TOO_FEW_SEEDS,
@@ -88,7 +88,7 @@ def headline_table(summary: pd.DataFrame) -> pd.DataFrame:
             shown[f"Δ {SCORES[metric].name} vs baseline (pts)"] = summary[f"{metric}_diff_text"]
     if "epoch_time_vs_baseline" in summary:
         shown["epoch time vs baseline"] = summary["epoch_time_vs_baseline"].map(lambda v: f"{v:#.3g}x")
-    return shown
+    return label_in_header(shown)
 
 
 def details_table(summary: pd.DataFrame) -> pd.DataFrame:
@@ -103,7 +103,7 @@ def details_table(summary: pd.DataFrame) -> pd.DataFrame:
     shown["seeds"] = summary["seeds"]
     for metric in DETAILS:
         shown[SCORES[metric].heading] = mean_std_column(summary, metric)
-    return shown
+    return label_in_header(shown)
 
 
 def runs_table(runs: pd.DataFrame) -> pd.DataFrame:

@@ -18,6 +18,14 @@ from mixlib.chapters.statistics import mean_std_text
 NO_BREAK = "\u00a0"
 
 
+def label_in_header(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with its index's name moved into the header row, above the index column. pandas renders
+    a named index as a second header row of empty cells, which doubles a narrow table's header."""
+    if frame.index.nlevels > 1 or frame.columns.nlevels > 1 or frame.index.name is None:
+        return frame
+    return frame.rename_axis(index=None, columns=frame.index.name)
+
+
 @dataclass(frozen=True)
 class Score:
     heading: str  # the column heading, unit included

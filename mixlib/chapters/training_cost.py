@@ -29,6 +29,7 @@ from mixlib.bench.training_cost import (
     step_times,
     write_record,
 )
+from mixlib.chapters.scores import label_in_header
 from mixlib.config import RunConfig
 from mixlib.profiles import available_profiles, load_profile
 from mixlib.runs import finished_runs
@@ -94,7 +95,8 @@ def extra_batches(record: Mapping, runs_dir: str | Path, seeds: Sequence[int]) -
             f"{ratios[name] * (row['batches'] + row['extra batches per run']) / base_batches:.3g}"
             for name, row in table.iterrows()
         ]
-    return table.rename(columns={"proxy_epochs": "proxy epochs", "batches": "batches without proxies"})
+    table = table.rename(columns={"proxy_epochs": "proxy epochs", "batches": "batches without proxies"})
+    return label_in_header(table)
 
 
 def plot_ratios(record: Mapping) -> plt.Figure:

@@ -657,11 +657,13 @@ def write_book_sources(profile: Profile, runs_dir: Path) -> None:
 
 
 def set_title(notebook: nbformat.NotebookNode, configuration: Configuration, profile: Profile) -> None:
-    """The template's first cell is its heading; a chapter is titled by its configuration."""
+    """The template's first cell is its heading; a chapter is titled by its configuration and points to
+    the findings page, where the profile is described once for the whole book."""
     first = notebook.cells[0]
     first.source = (
         f"# {configuration.title}\n\nConfiguration `{configuration.name}` of the `{profile.name}` profile "
-        f"({profile.title}); {len(profile.seeds)} seed(s): {', '.join(map(str, profile.seeds))}."
+        f"({profile.title}); {len(profile.seeds)} seed(s): {', '.join(map(str, profile.seeds))}; see "
+        f"{{doc}}`the findings </{GENERATED}/findings>` for what the profile is and how it was sized."
     )
 
 
