@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mixlib.chapters import findings as page
+from mixlib.chapters.statistics import Comparison, comparison_frame
 from mixlib.cli import build_parser
 from mixlib.config import RunConfig
 from mixlib.runs import run_folder
@@ -227,3 +228,21 @@ def test_sizing_answer_gives_the_commands_or_says_nothing_chose_the_settings():
     bare = page.sizing_answer({})
     assert "no pilot" in bare and "no grid" in bare
     assert page.pilot_table({}) is None and page.tuning_table({}) is None
+
+
+@pytest.mark.parametrize(
+    ("verdicts", "others_sentence"),
+    [(["worse", "worse"], False), (["worse", "no detectable difference"], True)],
+)
+def test_the_missed_size_is_said_only_for_configurations_without_a_verdict(verdicts, others_sentence):
+    table = comparison_frame(
+        {
+            name: Comparison(estimate, low, high, 0.975, 0.01, 0.02, 3, 0.03, verdict)
+            for name, estimate, low, high, verdict in zip(
+                ["mixup", "cutmix"], [-0.03, -0.02], [-0.05, -0.04], [-0.01, 0.01], verdicts, strict=True
+            )
+        }
+    )
+    sentence = page.family_sentence(table, "test accuracy", 100, 1, " pts")
+    assert sentence.startswith("On test accuracy, against the baseline: worse: `mixup`")
+    assert ("For the others, differences smaller than about 3.0 pts" in sentence) is others_sentence

@@ -32,6 +32,7 @@ from mixlib.chapters.scores import (
     run_scores,
 )
 from mixlib.chapters.statistics import (
+    NO_DIFFERENCE,
     NOT_RESOLVED,
     best_on_validation,
     compare_with_reference,
@@ -239,7 +240,9 @@ def family_sentence(
         else "this run cannot say how large a difference it could have missed"
     )
     if groups:
-        found = f"On {what}, against {reference}: " + "; ".join(groups) + f". For the others, {missed}."
+        found = f"On {what}, against {reference}: " + "; ".join(groups) + "."
+        if (table["verdict"] == NO_DIFFERENCE).any():
+            found += f" For the others, {missed}."
     elif len(unresolved) == len(table):
         found = f"On {what}, no comparison with {reference} can be made"
     else:
