@@ -170,6 +170,8 @@ def test_the_summary_has_three_significant_digits():
     assert shown.loc["slow", "per-round range"] == "1-4"
     assert "x baseline (geometric mean of per-round ratios)" not in training_cost.shown_summary(times, None)
     assert training_cost.significant(1.0123) == "1.01" and training_cost.significant(1012.3) == "1010"
+    header = training_cost_chapter.step_table(times, "baseline").to_html().split("</thead>")[0]
+    assert header.count("<tr") == 1 and "<th>configuration</th>" in header  # one header row
 
 
 # -- the chapter ----------------------------------------------------------------------------------------

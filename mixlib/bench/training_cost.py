@@ -316,8 +316,7 @@ def significant(value: float, digits: int = 3) -> str:
 def shown_summary(times: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
     """`summary` for reading: milliseconds and ratios to three significant digits."""
     table = summary(times, baseline)
-    shown = pd.DataFrame(index=list(table.index))
-    shown.columns.name = "configuration"  # in the header row; an index name would take a row of its own
+    shown = pd.DataFrame(index=table.index.rename("configuration"))
     shown["ms per step (median)"] = [significant(1000 * v) for v in table["median_s"]]
     shown["25-75 % over rounds (ms)"] = [
         f"{significant(1000 * low)}-{significant(1000 * high)}"

@@ -423,7 +423,7 @@ def cost_answer(findings: Findings) -> str:
         f"- **Training cost.** Each configuration's training step was timed alone, in "
         f"{record['setting']['rounds']} interleaved rounds on the same batches "
         f"({training_cost.setting_text(record)}) "
-        f"The baseline's step took {float(f'{base * 1000:.3g}'):g} ms. Step time relative to the "
+        f"The baseline's step took {training_cost.significant(base * 1000)} ms. Step time relative to the "
         f"baseline's (geometric mean of the per-round ratios, Holm-corrected interval over rounds): "
         f"{ratios}. Detectably slower: "
         f"{', '.join(named['worse']) or 'none'}; detectably faster: {', '.join(named['better']) or 'none'}. "

@@ -151,6 +151,11 @@ def benchmark(args: argparse.Namespace) -> dict:
     )
 
 
+def step_table(times: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
+    """`shown_summary` as the chapter shows it: the configuration label in the header row."""
+    return label_in_header(shown_summary(times, baseline))
+
+
 def format_table(record: dict) -> str:
     baseline = BASELINE if BASELINE in record["configurations"] else None
     table = shown_summary(step_times(record), baseline).to_string()
